@@ -1,0 +1,30 @@
+"""Keras layers mmsk models are made of, registered for ``.keras`` saving under ``mmsk>``.
+
+Importing this package imports Keras (and TensorFlow).
+"""
+
+from mmsk.layers._masking import (
+    ApplyPresence,
+    MaskedMeanPool,
+    ModalityDropout,
+    SequenceMask,
+    TokenMask,
+)
+from mmsk.layers._pooling import PresenceSoftmaxPool, PresenceWeightedMean, SplitHeads
+from mmsk.layers._tokens import JoinTokens, ModalityTypeEmbedding, TokenAndPositionEmbedding
+from mmsk.layers._transformer import TransformerBlock
+
+__all__ = [
+    "ApplyPresence",
+    "JoinTokens",
+    "MaskedMeanPool",
+    "ModalityDropout",
+    "ModalityTypeEmbedding",
+    "PresenceSoftmaxPool",
+    "PresenceWeightedMean",
+    "SequenceMask",
+    "SplitHeads",
+    "TokenAndPositionEmbedding",
+    "TokenMask",
+    "TransformerBlock",
+]

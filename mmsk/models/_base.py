@@ -1,0 +1,335 @@
+"""Shared machinery of MultimodalClassifier and MultimodalRegressor."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from mmsk import _backend
+from mmsk._batch import ModalityBatch
+from mmsk.components import Fusion
+from mmsk.exceptions import (
+    ColumnMismatchError,
+    InputError,
+    MmskError,
+    ModelBuildError,
+    ParameterError,
+)
+from mmsk.models._build import FUSED, Head, build_model
+from mmsk.models._params import NestedComponentsMixin, make_component, resolve_encoders
+from mmsk.preprocessing import ModalityPreprocessor
+
+SMALL_BATCH = 2048  # rows up to which predict calls the compiled model directly
+
+
+class BaseMultimodal(NestedComponentsMixin):
+    """Fit/predict machinery; subclasses define the target encoding and the loss."""
+
+    _parameter_constraints: dict = {
+        "encoders": [dict, None],
+        "fusion": [str, Fusion, type],
+        "modalities": [dict, None],
+        "preprocessor": [ModalityPreprocessor, None],
+        "head_units": [Interval(Integral, 1, None, closed="left")],
+        "head_layers": [Interval(Integral, 0, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "modality_dropout": [Interval(Real, 0, 1, closed="left")],
+        "optimizer": [StrOptions({"adam", "adamw", "sgd", "rmsprop", "nadam"})],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "validation_split": [Interval(Real, 0, 1, closed="left")],
+        "early_stopping": ["boolean"],
+        "patience": [Interval(Integral, 1, None, closed="left")],
+        "callbacks": [list, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        encoders: dict[str, Any] | None = None,
+        fusion: Any = "concat",
+        *,
+        modalities: dict[str, str] | None = None,
+        preprocessor: ModalityPreprocessor | None = None,
+        head_units: int = 64,
+        head_layers: int = 1,
+        dropout: float = 0.1,
+        modality_dropout: float = 0.0,
+        optimizer: str = "adam",
+        learning_rate: float = 1e-3,
+        epochs: int = 10,
+        batch_size: int = 32,
+        validation_split: float = 0.0,
+        early_stopping: bool = False,
+        patience: int = 3,
+        callbacks: list[Any] | None = None,
+        random_state: Any = None,
+        verbose: int = 0,
+    ) -> None:
+        self.encoders = encoders
+        self.fusion = fusion
+        self.modalities = modalities
+        self.preprocessor = preprocessor
+        self.head_units = head_units
+        self.head_layers = head_layers
+        self.dropout = dropout
+        self.modality_dropout = modality_dropout
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.validation_split = validation_split
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.callbacks = callbacks
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ---- subclass hooks ----------------------------------------------------
+    def _encode_target(self, y: Any) -> tuple[np.ndarray, Head, str]:
+        """Learn the target encoding; return (encoded y, head, loss)."""
+        raise NotImplementedError
+
+    # ---- validation --------------------------------------------------------
+    def _validate_params(self) -> None:
+        try:
+            super()._validate_params()
+        except InvalidParameterError as exc:
+            raise ParameterError(str(exc)) from exc
+
+    def _to_batch(self, X: Any, *, fit: bool) -> ModalityBatch:
+        """DataFrame / ModalityBatch / 2-D numeric array -> ModalityBatch."""
+        if isinstance(X, ModalityBatch):
+            if fit:
+                self.preprocessor_ = None
+                self.n_features_in_ = X.n_modalities
+            elif self.preprocessor_ is not None:
+                raise InputError(
+                    "this estimator was fitted on a DataFrame; pass a DataFrame with the "
+                    f"columns {list(self.feature_names_in_)}, not a ModalityBatch"
+                )
+            return X
+        if not isinstance(X, pd.DataFrame):
+            X = validate_data(self, X, reset=fit, dtype=np.float64)
+            X = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+        else:
+            try:
+                validate_data(self, X, reset=fit, skip_check_array=True)
+            except ValueError as exc:
+                raise ColumnMismatchError(str(exc)) from exc
+        if fit:
+            base = self.preprocessor or ModalityPreprocessor(modalities=self.modalities)
+            self.preprocessor_ = clone(base)
+            return self.preprocessor_.fit_transform(X)
+        if self.preprocessor_ is None:
+            raise InputError(
+                "this estimator was fitted on a ModalityBatch; pass a ModalityBatch with "
+                f"modalities {self.modalities_}"
+            )
+        return self.preprocessor_.transform(X)
+
+    def _check_batch(self, batch: ModalityBatch) -> None:
+        names = list(batch.keys())
+        if names != self.modalities_:
+            raise ColumnMismatchError(
+                f"Expected modalities {self.modalities_} as seen in fit. Received: {names}"
+            )
+        for name in names:
+            if batch.specs[name].shape != self.specs_[name].shape:
+                raise InputError(
+                    f"modality {name!r}: rows of shape {batch.specs[name].shape}; "
+                    f"expected {self.specs_[name].shape} as seen in fit"
+                )
+
+    # ---- fit ---------------------------------------------------------------
+    def _seed(self) -> int:
+        return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None, **fit_params: Any) -> Any:
+        """Build the Keras model and train it.
+
+        Parameters
+        ----------
+        X : DataFrame, ModalityBatch or array of shape (N, D)
+            A raw table (one column per input; modalities inferred unless
+            ``modalities`` or ``preprocessor`` says otherwise), preprocessed
+            data from a :class:`~mmsk.preprocessing.ModalityPreprocessor`,
+            or plain numbers.
+        y : array-like of shape (N,) or (N, n_outputs)
+            Targets.
+        sample_weight : array-like of shape (N,), optional
+            Per-row weights of the loss.
+        **fit_params
+            Passed to ``keras.Model.fit`` (e.g. ``validation_data`` is not
+            supported; use ``validation_split``).
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        if y is None:
+            raise InputError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None"
+            )
+        batch = self._to_batch(X, fit=True)
+        y = np.asarray(y) if not hasattr(y, "iloc") else y.to_numpy()
+        if len(y) != len(batch):
+            raise InputError(
+                f"X has {len(batch)} rows but y has {len(y)}; expected one target per row"
+            )
+        if sample_weight is not None:
+            try:
+                sample_weight = _check_sample_weight(sample_weight, batch, dtype=np.float32)
+            except ValueError as exc:
+                raise InputError(f"sample_weight: {exc}") from exc
+        y_enc, head, loss = self._encode_target(y)
+        sample_weight = self._class_sample_weight(y, sample_weight)
+        self.specs_ = batch.specs
+        self.modalities_ = list(batch.keys())
+        seed = self._seed()
+        keras = _backend.keras()
+        keras.utils.set_random_seed(seed)
+        fusion = make_component("fusion", self.fusion, Fusion)
+        encoders = resolve_encoders(self.encoders, self.specs_)
+        head.units, head.layers, head.dropout = self.head_units, self.head_layers, self.dropout
+        model = build_model(self.specs_, encoders, fusion, head, self.modality_dropout, seed)
+        optimizer = keras.optimizers.get(
+            {"class_name": self.optimizer, "config": {"learning_rate": self.learning_rate}}
+        )
+        model.compile(optimizer=optimizer, loss=loss)
+        self.model_ = model
+        self._train(batch, y_enc, sample_weight, seed, fit_params)
+        self._clear_cache()
+        return self
+
+    def _class_sample_weight(self, y: np.ndarray, sample_weight: Any) -> Any:
+        return sample_weight
+
+    def _train(self, batch: ModalityBatch, y: np.ndarray, sw: Any, seed: int, kw: dict) -> None:
+        keras = _backend.keras()
+        callbacks = list(self.callbacks or [])
+        validation = None
+        rows = np.arange(len(batch))
+        if self.validation_split:
+            stratify = y if y.ndim == 1 and self._stratify() else None
+            try:
+                rows, val = train_test_split(rows, test_size=self.validation_split,
+                                             random_state=seed, stratify=stratify)  # fmt: skip
+            except ValueError:
+                rows, val = train_test_split(rows, test_size=self.validation_split,
+                                             random_state=seed)  # fmt: skip
+            v = batch[val]
+            validation = (v.to_inputs(self.modalities_), y[val]) + (
+                (sw[val],) if sw is not None else ()
+            )
+            batch = batch[rows]
+        if self.early_stopping:
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor="val_loss" if validation else "loss", patience=self.patience,
+                restore_best_weights=True))  # fmt: skip
+        try:
+            history = self.model_.fit(
+                batch.to_inputs(self.modalities_), y[rows],
+                sample_weight=None if sw is None else sw[rows], validation_data=validation,
+                epochs=self.epochs, batch_size=self.batch_size, verbose=self.verbose,
+                callbacks=callbacks, shuffle=True, **kw,
+            )  # fmt: skip
+        except MmskError:
+            raise
+        except Exception as exc:
+            raise ModelBuildError(
+                f"training failed for modalities "
+                f"{ {k: (s.kind, s.shape) for k, s in self.specs_.items()} }: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        self.history_ = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+        self.n_epochs_ = len(history.epoch)
+
+    def _stratify(self) -> bool:
+        return False
+
+    # ---- predict -----------------------------------------------------------
+    def _clear_cache(self) -> None:
+        self.__dict__.pop("_call_fn", None)
+        self.__dict__.pop("_embedder", None)
+
+    def _forward(self, X: Any, model_attr: str = "model_") -> np.ndarray:
+        check_is_fitted(self, "model_")
+        batch = self._to_batch(X, fit=False)
+        self._check_batch(batch)
+        inputs = batch.to_inputs(self.modalities_)
+        model = self.model_ if model_attr == "model_" else self._embedding_model()
+        if len(batch) > SMALL_BATCH:
+            return np.asarray(model.predict(inputs, batch_size=256, verbose=0))
+        # Small batches: one compiled call, without Model.predict's per-call set-up.
+        key = f"_call_fn{model_attr}"
+        fn = self.__dict__.get(key)
+        if fn is None:
+            tf = _backend.tf()
+            fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+            self.__dict__[key] = fn
+        return np.asarray(fn(inputs))
+
+    def _embedding_model(self) -> Any:
+        if "_embedder" not in self.__dict__:
+            keras = _backend.keras()
+            self._embedder = keras.Model(self.model_.inputs, self.model_.get_layer(FUSED).output)
+        return self._embedder
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Return the fused embeddings (N, d) of rows, e.g. for nearest-neighbour retrieval.
+
+        Parameters
+        ----------
+        X : DataFrame, ModalityBatch or array
+            Rows in the form given to ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (N, d), float32
+        """
+        return self._forward(X, model_attr="embedder")
+
+    # ---- persistence -------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state = {k: v for k, v in state.items() if not k.startswith(("_call_fn", "_embedder"))}
+        if "model_" in state:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "model.keras")
+                state["model_"].save(path)
+                with open(path, "rb") as fh:
+                    state["model_"] = {"keras_bytes": fh.read()}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        saved = state.get("model_")
+        if isinstance(saved, dict) and "keras_bytes" in saved:
+            keras = _backend.keras()
+            import mmsk.layers  # noqa: F401  (registers mmsk's layers)
+
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "model.keras")
+                with open(path, "wb") as fh:
+                    fh.write(saved["keras_bytes"])
+                state = {**state, "model_": keras.saving.load_model(path, safe_mode=True)}
+        super().__setstate__(state)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.non_deterministic = self.random_state is None
+        return tags

@@ -1,0 +1,99 @@
+"""Build the Keras model: inputs -> encoders -> fusion -> head."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mmsk import _backend
+from mmsk._batch import PRESENT, ModalitySpec
+from mmsk.components import Encoded, Encoder, Fusion
+from mmsk.exceptions import ModelBuildError
+
+FUSED = "fused"  # name of the layer whose output ``transform`` returns
+
+
+@dataclass
+class Head:
+    """What the network predicts: ``n_outputs`` values through ``activation``."""
+
+    n_outputs: int
+    activation: str
+    units: int
+    layers: int
+    dropout: float
+
+
+def _check_encoding(tensor: Any, sequence: bool, name: str, encoder: Encoder) -> None:
+    rank = len(tensor.shape)
+    expected = 3 if sequence else 2
+    if rank != expected:
+        what = "a token sequence (N, T, d)" if sequence else "a vector (N, d)"
+        raise ModelBuildError(
+            f"encoder {type(encoder).__name__} of modality {name!r} returned shape "
+            f"{tuple(tensor.shape)}; expected {what}"
+        )
+
+
+def build_model(
+    specs: dict[str, ModalitySpec],
+    encoders: dict[str, Encoder],
+    fusion: Fusion,
+    head: Head,
+    modality_dropout: float,
+    seed: int | None,
+) -> Any:
+    """Return the functional Keras model for these modalities.
+
+    Inputs are one array per modality (named like the modality) and
+    ``mmsk_present`` (N, K).  The output is the head's prediction; the layer
+    named ``fused`` holds the fused embedding.
+    """
+    keras = _backend.keras()
+    from mmsk.layers import ModalityDropout
+
+    L = keras.layers
+    inputs = {
+        name: keras.Input(shape=spec.shape, dtype=spec.dtype, name=name)
+        for name, spec in specs.items()
+    }
+    inputs[PRESENT] = keras.Input(shape=(len(specs),), dtype="float32", name=PRESENT)
+    present = inputs[PRESENT]
+    if modality_dropout > 0 and len(specs) > 1:
+        present = ModalityDropout(modality_dropout, seed=seed, name="modality_dropout")(present)
+
+    encoded = []
+    for index, (name, spec) in enumerate(specs.items()):
+        encoder = encoders[name]
+        try:
+            tensor, token_mask = encoder.encode(
+                inputs[name], spec, sequence=fusion.sequence, name=name
+            )
+        except ModelBuildError:
+            raise
+        except Exception as exc:
+            raise ModelBuildError(
+                f"encoder {type(encoder).__name__} could not be built for modality {name!r} "
+                f"({spec.kind}, rows of shape {spec.shape}, {spec.dtype}): "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        _check_encoding(tensor, fusion.sequence, name, encoder)
+        encoded.append(Encoded(name, index, spec.kind, tensor, token_mask, present))
+
+    try:
+        embedding = L.Identity(name=FUSED)(fusion.fuse(encoded))
+        logits = fusion.logits(embedding, encoded, n_outputs=head.n_outputs)
+    except Exception as exc:
+        raise ModelBuildError(
+            f"fusion {type(fusion).__name__} could not be built over modalities "
+            f"{list(specs)}: {type(exc).__name__}: {exc}"
+        ) from exc
+    if logits is None:
+        x = embedding
+        for i in range(head.layers):
+            x = L.Dense(head.units, activation="relu", name=f"head_dense{i}")(x)
+            if head.dropout:
+                x = L.Dropout(head.dropout, seed=seed, name=f"head_dropout{i}")(x)
+        logits = L.Dense(head.n_outputs, name="head_logits")(x)
+    output = L.Activation(head.activation, name="prediction")(logits)
+    return keras.Model(inputs=inputs, outputs=output, name="mmsk_model")

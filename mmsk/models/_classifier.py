@@ -1,0 +1,192 @@
+"""MultimodalClassifier."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+
+from mmsk.exceptions import InputError
+from mmsk.models._base import BaseMultimodal
+from mmsk.models._build import Head
+
+
+class MultimodalClassifier(ClassifierMixin, BaseMultimodal):
+    """A multimodal neural-network classifier (Keras 3) with the scikit-learn API.
+
+    ``fit`` takes a raw DataFrame (one column per input: image paths or
+    arrays, text, audio, numbers), infers each column's modality, builds the
+    default preprocessing, one encoder per modality, a fusion and a head, and
+    trains the Keras model (``model_``).  Binary, multiclass and multilabel
+    targets are supported; labels may be strings.
+
+    Parameters
+    ----------
+    encoders : dict, optional
+        Encoder per modality name or per kind, as a registered name
+        (``"cnn"``, ``"rnn"``, ``"transformer"``, ``"audio_cnn"``, ``"mlp"``,
+        or a plugin's) or a component object.  Defaults: image ``cnn``, text
+        ``rnn``, audio ``audio_cnn``, numeric/categorical ``mlp``.  Settings
+        are reachable as ``encoders__<key>__<param>``.
+    fusion : str or Fusion, default="concat"
+        ``"concat"``, ``"sum"``, ``"attention"``, ``"gated"``, ``"late"``, a
+        plugin's name, or a component object (``fusion__<param>``).
+    modalities : dict, optional
+        Kinds for some columns, overriding inference.
+    preprocessor : ModalityPreprocessor, optional
+        Preprocessing of DataFrame input (default: inferred); settings
+        reachable as ``preprocessor__<name>__<param>``.
+    head_units, head_layers : int, default=64, 1
+        Width and depth of the dense head on the fused embedding.
+    dropout : float, default=0.1
+        Dropout in the head.
+    modality_dropout : float, default=0.0
+        Probability of hiding each modality of a training row, so the model
+        copes with modalities missing at predict time.
+    optimizer : {"adam", "adamw", "sgd", "rmsprop", "nadam"}, default="adam"
+    learning_rate : float, default=1e-3
+    epochs : int, default=10
+    batch_size : int, default=32
+    validation_split : float, default=0.0
+        Fraction of rows held out (stratified) to report ``val_loss``.
+    early_stopping : bool, default=False
+        Stop when the (validation) loss stops improving; keep the best weights.
+    patience : int, default=3
+    callbacks : list of keras.callbacks.Callback, optional
+    class_weight : dict, "balanced" or None, default=None
+        Weights of classes in the loss.
+    random_state : int, RandomState or None, default=None
+        Seed of weights, shuffling and dropout; same seed, same model on CPU.
+    verbose : int, default=0
+        Keras' progress output.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        Class labels (label indices for multilabel targets).
+    model_ : keras.Model
+        The trained network.
+    preprocessor_ : ModalityPreprocessor or None
+        The fitted preprocessing of DataFrame/array input.
+    specs_ : dict of str to ModalitySpec
+    history_ : dict of str to list of float
+        Loss (and validation loss) per epoch.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> df = pd.DataFrame({
+    ...     "review": ["great product", "awful, broke fast", "love it", "terrible"] * 10,
+    ...     "stars": rng.normal(size=40),
+    ... })
+    >>> y = ["pos", "neg", "pos", "neg"] * 10
+    >>> clf = MultimodalClassifier(epochs=20, random_state=0).fit(df, y)
+    >>> clf.predict(df.head(2)).tolist()
+    ['pos', 'neg']
+    >>> clf.predict_proba(df.head(2)).shape, clf.transform(df.head(2)).shape[0]
+    ((2, 2), 2)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseMultimodal._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
+    def __init__(
+        self,
+        encoders: dict[str, Any] | None = None,
+        fusion: Any = "concat",
+        *,
+        modalities: dict[str, str] | None = None,
+        preprocessor: Any = None,
+        head_units: int = 64,
+        head_layers: int = 1,
+        dropout: float = 0.1,
+        modality_dropout: float = 0.0,
+        optimizer: str = "adam",
+        learning_rate: float = 1e-3,
+        epochs: int = 10,
+        batch_size: int = 32,
+        validation_split: float = 0.0,
+        early_stopping: bool = False,
+        patience: int = 3,
+        callbacks: list[Any] | None = None,
+        class_weight: Any = None,
+        random_state: Any = None,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(
+            encoders, fusion, modalities=modalities, preprocessor=preprocessor,
+            head_units=head_units, head_layers=head_layers, dropout=dropout,
+            modality_dropout=modality_dropout, optimizer=optimizer,
+            learning_rate=learning_rate, epochs=epochs, batch_size=batch_size,
+            validation_split=validation_split, early_stopping=early_stopping,
+            patience=patience, callbacks=callbacks, random_state=random_state, verbose=verbose,
+        )  # fmt: skip
+        self.class_weight = class_weight
+
+    def _encode_target(self, y: Any) -> tuple[np.ndarray, Head, str]:
+        check_classification_targets(y)
+        target = type_of_target(y)
+        if target == "multilabel-indicator":
+            y = np.asarray(y)
+            self.target_type_ = "multilabel"
+            self.classes_ = np.arange(y.shape[1])
+            return (
+                y.astype("float32"),
+                Head(y.shape[1], "sigmoid", 0, 0, 0.0),
+                "binary_crossentropy",
+            )
+        y = column_or_1d(y, warn=True)
+        self._label_encoder = LabelEncoder().fit(y)
+        self.classes_ = self._label_encoder.classes_
+        if len(self.classes_) < 2:
+            raise InputError(
+                f"y has only one class {self.classes_.tolist()}; a classifier needs at least "
+                "2 classes"
+            )
+        codes = self._label_encoder.transform(y)
+        if len(self.classes_) == 2:
+            self.target_type_ = "binary"
+            return codes.astype("float32"), Head(1, "sigmoid", 0, 0, 0.0), "binary_crossentropy"
+        self.target_type_ = "multiclass"
+        head = Head(len(self.classes_), "softmax", 0, 0, 0.0)
+        return codes.astype("int32"), head, "sparse_categorical_crossentropy"
+
+    def _class_sample_weight(self, y: np.ndarray, sample_weight: Any) -> Any:
+        if self.class_weight is None:
+            return sample_weight
+        if self.target_type_ == "multilabel":
+            raise InputError("class_weight is not supported for multilabel targets")
+        weights = compute_sample_weight(self.class_weight, column_or_1d(y)).astype("float32")
+        return weights if sample_weight is None else weights * sample_weight
+
+    def _stratify(self) -> bool:
+        return True
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, shape (N, n_classes), columns in ``classes_`` order."""
+        check_is_fitted(self, "model_")
+        out = self._forward(X).astype(np.float64)
+        if self.target_type_ == "binary":
+            return np.hstack([1.0 - out, out])
+        return out
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted labels (an indicator matrix for multilabel targets)."""
+        proba = self.predict_proba(X)
+        if self.target_type_ == "multilabel":
+            return (proba >= 0.5).astype(int)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags

@@ -1,0 +1,298 @@
+"""Audio column -> log-mel spectrograms, MFCCs or padded waveforms: :class:`AudioFeaturizer`."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from mmsk._backend import tf
+from mmsk._batch import ModalitySpec
+from mmsk.exceptions import InputError
+from mmsk.preprocessing._audio_io import NAME, audio_column, decode_cell
+from mmsk.preprocessing._column import Column, check_not_empty, parallel_map
+
+_CHUNK = 512  # rows decoded and featurized at a time, so memory stays bounded
+
+
+class AudioFeaturizer(  # type: ignore[call-arg]
+    TransformerMixin,
+    BaseEstimator,
+    auto_wrap_output_keys=None,  # no set_output: a 3-D output cannot be a DataFrame
+):
+    """Turn a column of audio into fixed-size log-mel spectrograms, MFCCs or waveforms.
+
+    Each cell is decoded to mono, resampled to ``sample_rate``, padded with
+    zeros or cropped (from the start) to ``duration`` seconds, and turned into
+    features with :mod:`tf.signal` in batches.  Missing cells (None/NaN) give
+    all-zero rows; read them through the presence mask.
+
+    Parameters
+    ----------
+    sample_rate : int, default=16000
+        Rate in Hz every clip is resampled to; array cells are taken to be at
+        this rate already.
+    duration : float, default=1.0
+        Seconds kept per clip.
+    features : {"log_mel", "mfcc", "waveform"}, default="log_mel"
+        ``"log_mel"``: ``log(mel + 1e-6)`` of the STFT magnitude, shape
+        ``(T, n_mels)``; ``"mfcc"``: the ``n_mels`` MFCCs of that, same shape;
+        ``"waveform"``: the padded samples, shape ``(sample_rate * duration, 1)``.
+    n_mels : int, default=40
+        Mel bands.
+    frame_length, frame_step : float, default=0.025, 0.010
+        STFT window and hop in seconds (a Hann window; FFT size is the next
+        power of two).
+    fmin, fmax : float, default=0.0, None
+        Mel filterbank edges in Hz; ``fmax=None`` means ``sample_rate / 2``.
+    normalize : bool, default=True
+        Standardize each feature bin (mel band, coefficient) with the mean and
+        standard deviation over the time frames of the rows seen in ``fit``.
+    n_jobs : int or None, default=None
+        Threads decoding files; None or -1 picks a few per core.
+
+    Attributes
+    ----------
+    spec_ : ModalitySpec
+        ``ModalitySpec("audio", (T, M), "float32")`` of one output row.
+    n_samples_ : int
+        Samples per clip after padding/cropping.
+    n_frames_ : int
+        Time steps T of one output row.
+    mean_, scale_ : ndarray of shape (M,) or None
+        Per-bin statistics used when ``normalize=True``.
+    n_features_in_ : int
+        1 for a column of cells; S for a 2-D ``(N, S)`` waveform array.
+    feature_names_in_ : ndarray of str
+        The column name, when fitted on a one-column DataFrame.
+
+    Notes
+    -----
+    Cells may be file paths (PCM WAV with the standard library; FLAC/OGG and
+    float WAV need ``pip install 'mmsk[audio]'``), the bytes of a file, or
+    numeric arrays: 1-D, or ``(samples, channels)`` with at most 8 channels.
+    Float arrays are expected in [-1, 1]; integer arrays are scaled by
+    ``2 ** (bits - 1)`` (unsigned ones centred first), as in WAV files.
+    Several channels are averaged.  Waveforms of any length are accepted.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mmsk.preprocessing import AudioFeaturizer
+    >>> t = np.arange(8000) / 8000
+    >>> clips = [np.sin(2 * np.pi * 440 * t), None, np.zeros(4000)]
+    >>> featurizer = AudioFeaturizer(sample_rate=8000, n_mels=20)
+    >>> out = featurizer.fit_transform(clips)
+    >>> out.shape, out.dtype
+    ((3, 98, 20), dtype('float32'))
+    >>> featurizer.spec_.shape
+    (98, 20)
+    >>> bool((out[1] == 0).all())  # the missing clip
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "sample_rate": [Interval(Integral, 1, None, closed="left")],
+        "duration": [Interval(Real, 0, None, closed="neither")],
+        "features": [StrOptions({"log_mel", "mfcc", "waveform"})],
+        "n_mels": [Interval(Integral, 1, None, closed="left")],
+        "frame_length": [Interval(Real, 0, None, closed="neither")],
+        "frame_step": [Interval(Real, 0, None, closed="neither")],
+        "fmin": [Interval(Real, 0, None, closed="left")],
+        "fmax": [Interval(Real, 0, None, closed="neither"), None],
+        "normalize": ["boolean"],
+        "n_jobs": [Integral, None],
+    }
+
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        duration: float = 1.0,
+        features: str = "log_mel",
+        n_mels: int = 40,
+        frame_length: float = 0.025,
+        frame_step: float = 0.010,
+        fmin: float = 0.0,
+        fmax: float | None = None,
+        normalize: bool = True,
+        n_jobs: int | None = None,
+    ) -> None:
+        self.sample_rate = sample_rate
+        self.duration = duration
+        self.features = features
+        self.n_mels = n_mels
+        self.frame_length = frame_length
+        self.frame_step = frame_step
+        self.fmin = fmin
+        self.fmax = fmax
+        self.normalize = normalize
+        self.n_jobs = n_jobs
+
+    def _geometry(self) -> tuple[int, int, int]:
+        """Check the settings together; return (n_samples, frame samples, hop samples)."""
+        sr = self.sample_rate
+        n = max(1, round(self.duration * sr))
+        win, hop = round(self.frame_length * sr), round(self.frame_step * sr)
+        if self.features == "waveform":
+            return n, win, hop
+        if win < 2 or hop < 1:
+            raise ValueError(
+                "Expected frame_length of at least 2 samples and frame_step of at least 1. "
+                f"Received: frame_length={self.frame_length}, frame_step={self.frame_step} "
+                f"at sample_rate={sr}"
+            )
+        if win > n:
+            raise ValueError(
+                "Expected duration >= frame_length. "
+                f"Received: duration={self.duration}, frame_length={self.frame_length}"
+            )
+        fmax = sr / 2 if self.fmax is None else self.fmax
+        if not self.fmin < fmax <= sr / 2:
+            raise ValueError(
+                f"Expected 0 <= fmin < fmax <= sample_rate / 2 = {sr / 2}. "
+                f"Received: fmin={self.fmin}, fmax={self.fmax}"
+            )
+        return n, win, hop
+
+    def _featurize(self, waves: np.ndarray) -> np.ndarray:
+        """(n, S) float32 waveforms -> (n, T, M) float32 features."""
+        if self.features == "waveform":
+            return waves[:, :, None]
+        tf_ = tf()
+        _, win, hop = self._geometry()
+        fft = 1 << (win - 1).bit_length()
+        stft = tf_.signal.stft(tf_.constant(waves), win, hop, fft_length=fft)
+        mel_matrix = tf_.signal.linear_to_mel_weight_matrix(
+            self.n_mels,
+            fft // 2 + 1,
+            self.sample_rate,
+            float(self.fmin),
+            float(self.sample_rate / 2 if self.fmax is None else self.fmax),
+        )
+        mel = tf_.tensordot(tf_.abs(stft), mel_matrix, 1)
+        out = tf_.math.log(mel + 1e-6)
+        if self.features == "mfcc":
+            out = tf_.signal.mfccs_from_log_mel_spectrograms(out)
+        return np.asarray(out.numpy(), np.float32)
+
+    def _chunks(self, column: Column) -> Any:
+        """Yield (present row indices, features of those rows), _CHUNK rows at a time."""
+        present = column.present
+        n = round(self.duration * self.sample_rate)
+        for start in range(0, len(column), _CHUNK):
+            rows = [i for i in range(start, min(start + _CHUNK, len(column))) if present[i]]
+            if rows:
+                waves = parallel_map(
+                    lambda c: decode_cell(c, self.sample_rate, n), column, rows, self.n_jobs
+                )
+                yield rows, self._featurize(np.stack(waves))
+
+    def fit(self, X: Any, y: Any = None) -> AudioFeaturizer:
+        """Check the settings and learn the output shape and per-bin statistics.
+
+        Parameters
+        ----------
+        X : Series, one-column DataFrame, list of cells, or ndarray of shape (N, S)
+            Audio paths, bytes or waveforms; None/NaN marks a missing clip.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : AudioFeaturizer
+        """
+        self._validate_params()
+        n, win, hop = self._geometry()
+        column = audio_column(X)
+        check_not_empty(column, NAME)
+        if self.features == "waveform":
+            shape: tuple[int, int] = (n, 1)
+        else:
+            shape = (1 + (n - win) // hop, self.n_mels)
+        self.mean_: np.ndarray | None
+        self.scale_: np.ndarray | None
+        if self.normalize:
+            count, mean, m2 = 0, np.zeros(shape[1]), np.zeros(shape[1])
+            for _, feats in self._chunks(column):  # Chan et al.'s merge of (count, mean, M2)
+                x = feats.reshape(-1, shape[1]).astype(np.float64)
+                b_mean = x.mean(axis=0)
+                delta, total = b_mean - mean, count + len(x)
+                mean = mean + delta * len(x) / total
+                m2 = m2 + ((x - b_mean) ** 2).sum(axis=0) + delta**2 * count * len(x) / total
+                count = total
+            if count == 0:
+                raise InputError(
+                    f"every cell of column {column.name!r} is missing; expected at least one "
+                    "clip to learn the normalisation from (or pass normalize=False)"
+                )
+            std = np.sqrt(m2 / count)
+            self.mean_ = mean.astype(np.float32)
+            self.scale_ = np.where(std < 1e-12, 1.0, std).astype(np.float32)
+        else:
+            self.mean_, self.scale_ = None, None
+        self.n_features_in_ = X.shape[1] if isinstance(X, np.ndarray) and X.ndim == 2 else 1
+        if isinstance(X, pd.DataFrame):
+            self.feature_names_in_ = np.asarray([column.name], dtype=object)
+        self.n_samples_ = n
+        self.n_frames_ = shape[0]
+        named = isinstance(X, (pd.Series, pd.DataFrame))  # else the name is a placeholder
+        self.spec_ = ModalitySpec(
+            "audio", shape, "float32", columns=(column.name,) if named else ()
+        )
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Featurize every clip; missing ones give all-zero rows.
+
+        Parameters
+        ----------
+        X : Series, one-column DataFrame, list of cells, or ndarray of shape (N, S)
+            As in :meth:`fit`; clips of any length.
+
+        Returns
+        -------
+        ndarray of shape (N, T, M), float32
+        """
+        check_is_fitted(self, "spec_")
+        column = audio_column(X)
+        check_not_empty(column, NAME)
+        out = np.zeros((len(column), *self.spec_.shape), np.float32)
+        for rows, feats in self._chunks(column):
+            if self.mean_ is not None:
+                feats = (feats - self.mean_) / self.scale_
+            out[rows] = feats
+        return out
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Names of one output row flattened in C order: ``<column>_t{t}_m{m}``.
+
+        ``m`` is the mel band (``_c`` for MFCC coefficients); waveform output
+        names samples ``<column>_s{i}``.  The prefix is the fitted column's
+        name, ``input_features[0]`` if given, else ``"audio"``.
+        """
+        check_is_fitted(self, "spec_")
+        if input_features is not None:
+            if len(input_features) != 1:
+                raise ValueError(
+                    f"Expected one input feature name. Received: input_features={input_features}"
+                )
+            prefix = str(input_features[0])
+        else:
+            prefix = self.spec_.columns[0] if self.spec_.columns else "audio"
+        t, m = self.spec_.shape
+        if self.features == "waveform":
+            return np.asarray([f"{prefix}_s{i}" for i in range(t)], dtype=object)
+        bin_ = "c" if self.features == "mfcc" else "m"
+        return np.asarray(
+            [f"{prefix}_t{i}_{bin_}{j}" for i in range(t) for j in range(m)], dtype=object
+        )
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # output is always float32
+        return tags

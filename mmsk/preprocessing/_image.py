@@ -1,0 +1,219 @@
+"""ImagePreprocessor: image cells -> float32 (N, H, W, C)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from mmsk._batch import ModalitySpec
+from mmsk.exceptions import InputError
+from mmsk.preprocessing._column import Column, as_column, check_not_empty, parallel_map
+from mmsk.preprocessing._image_io import _RESAMPLE, CHANNELS, decode_image
+
+
+def _image_column(X: Any) -> Column:
+    """Accept an (N, H, W) or (N, H, W, C) numeric array as N image cells."""
+    if isinstance(X, np.ndarray) and X.ndim in (3, 4) and X.dtype.kind in "uifb":
+        return Column(list(X), "X", range(len(X)))
+    return as_column(X, "ImagePreprocessor")
+
+
+class ImagePreprocessor(TransformerMixin, BaseEstimator):
+    """Decode, resize and normalise images to a float32 array (N, H, W, C).
+
+    Cells may be file paths, encoded bytes, numpy arrays (H, W) or (H, W, C),
+    or PIL images; a whole (N, H, W[, C]) numeric array is also accepted.
+    Files are decoded on a thread pool.  Integer pixels are scaled by their
+    dtype's maximum (8-bit by 255, 16-bit by 65535); float arrays are taken
+    to be in [0, 1] already.  A missing cell (None/NaN) gives an all-zero
+    image; :class:`ModalityPreprocessor` carries it as a presence mask.
+
+    Parameters
+    ----------
+    size : int or (int, int), default=(64, 64)
+        Output height and width (an int means a square).
+    color_mode : {"rgb", "grayscale", "rgba"}, default="rgb"
+        Output channels: 3, 1 or 4.  Grey images are repeated to RGB, alpha is
+        dropped or added (opaque) as needed.
+    normalization : {"unit", "symmetric", "standardize", "none"}, default="unit"
+        ``"unit"`` scales pixels to [0, 1], ``"symmetric"`` to [-1, 1],
+        ``"standardize"`` subtracts the per-channel mean and divides by the
+        per-channel standard deviation learned in ``fit``, ``"none"`` keeps
+        the 0-255 scale.
+    interpolation : {"bilinear", "nearest", "bicubic", "lanczos", "area"}, default="bilinear"
+        Resampling filter used to resize.
+    crop_to_aspect_ratio : bool, default=False
+        Centre-crop to the output's aspect ratio before resizing, instead of
+        stretching.
+    n_jobs : int or None, default=None
+        Decoding threads; None uses four per CPU core (at most 32).
+
+    Attributes
+    ----------
+    mean_, std_ : ndarray of shape (C,)
+        Per-channel statistics on the [0, 1] scale (``"standardize"`` only).
+    spec_ : ModalitySpec
+        ``ModalitySpec("image", (H, W, C), "float32")``.
+    feature_name_ : str
+        Name of the column seen in ``fit`` (``"X"`` if it had none).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> images = np.random.default_rng(0).integers(0, 256, (5, 40, 30, 3), dtype=np.uint8)
+    >>> prep = ImagePreprocessor(size=16, color_mode="grayscale").fit(images)
+    >>> out = prep.transform(images)
+    >>> out.shape, out.dtype.name, bool(out.min() >= 0 and out.max() <= 1)
+    ((5, 16, 16, 1), 'float32', True)
+    """
+
+    _parameter_constraints: dict = {
+        "size": [Interval(Integral, 1, None, closed="left"), tuple, list],
+        "color_mode": [StrOptions(set(CHANNELS))],
+        "normalization": [StrOptions({"unit", "symmetric", "standardize", "none"})],
+        "interpolation": [StrOptions(set(_RESAMPLE))],
+        "crop_to_aspect_ratio": ["boolean"],
+        "n_jobs": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
+    def __init__(
+        self,
+        size: int | tuple[int, int] = (64, 64),
+        color_mode: str = "rgb",
+        normalization: str = "unit",
+        interpolation: str = "bilinear",
+        crop_to_aspect_ratio: bool = False,
+        n_jobs: int | None = None,
+    ) -> None:
+        self.size = size
+        self.color_mode = color_mode
+        self.normalization = normalization
+        self.interpolation = interpolation
+        self.crop_to_aspect_ratio = crop_to_aspect_ratio
+        self.n_jobs = n_jobs
+
+    def _hw(self) -> tuple[int, int]:
+        size: Any = self.size
+        size = (size, size) if isinstance(size, Integral) else tuple(size)
+        if len(size) != 2 or not all(isinstance(s, Integral) and s > 0 for s in size):
+            raise InputError(
+                "Expected size to be a positive int or (height, width). "
+                f"Received: size={self.size!r}"
+            )
+        return int(size[0]), int(size[1])
+
+    def _decode(self, column: Column) -> np.ndarray:
+        """Unit-scale images for every row; missing rows stay zero."""
+        h, w = self._hw()
+        out = np.zeros((len(column), h, w, CHANNELS[self.color_mode]), np.float32)
+        rows = np.flatnonzero(column.present)
+
+        def one(cell: Any) -> np.ndarray:
+            return decode_image(cell, (h, w), self.color_mode, self.interpolation,
+                                self.crop_to_aspect_ratio)  # fmt: skip
+
+        for i, img in zip(rows, parallel_map(one, column, rows, self.n_jobs), strict=True):
+            out[i] = img
+        return out
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: Any, y: Any = None) -> ImagePreprocessor:
+        """Check the settings and learn per-channel statistics if asked.
+
+        Parameters
+        ----------
+        X : Series, one-column DataFrame, list, or (N, H, W[, C]) array
+            Image cells.
+        y : ignored
+
+        Returns
+        -------
+        self : ImagePreprocessor
+        """
+        column = _image_column(X)
+        check_not_empty(column, "ImagePreprocessor")
+        h, w = self._hw()
+        self.feature_name_ = column.name
+        self.spec_ = ModalitySpec("image", (h, w, CHANNELS[self.color_mode]), "float32")
+        if self.normalization == "standardize":
+            present = column.present
+            if not present.any():
+                raise InputError(
+                    f"column {column.name!r}: every image is missing; "
+                    "'standardize' needs at least one image to learn statistics"
+                )
+            images = self._decode(column)[present]
+            self.mean_ = images.mean(axis=(0, 1, 2))
+            self.std_ = np.maximum(images.std(axis=(0, 1, 2)), 1e-6)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Decode and normalise images.
+
+        Parameters
+        ----------
+        X : Series, one-column DataFrame, list, or (N, H, W[, C]) array
+            Image cells.
+
+        Returns
+        -------
+        ndarray of shape (N, H, W, C), float32
+            Missing rows are all zeros.
+        """
+        check_is_fitted(self, "spec_")
+        column = _image_column(X)
+        check_not_empty(column, "ImagePreprocessor")
+        return self._transform_column(column)
+
+    def _transform_column(self, column: Column) -> np.ndarray:
+        out = self._decode(column)
+        if self.normalization == "symmetric":
+            out = out * 2.0 - 1.0
+        elif self.normalization == "standardize":
+            out = (out - self.mean_) / self.std_
+        elif self.normalization == "none":
+            out = out * 255.0
+        out[~column.present] = 0.0
+        return out.astype(np.float32, copy=False)
+
+    def iter_transform(self, X: Any, batch_size: int = 256) -> Iterator[np.ndarray]:
+        """Yield :meth:`transform` of ``batch_size`` rows at a time (bounded memory).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> prep = ImagePreprocessor(size=8).fit(np.zeros((5, 8, 8), np.uint8))
+        >>> [b.shape[0] for b in prep.iter_transform(np.zeros((5, 8, 8), np.uint8), 2)]
+        [2, 2, 1]
+        """
+        check_is_fitted(self, "spec_")
+        column = _image_column(X)
+        check_not_empty(column, "ImagePreprocessor")
+        for start in range(0, len(column), batch_size):
+            stop = start + batch_size
+            part = Column(column.cells[start:stop], column.name, column.index[start:stop])
+            yield self._transform_column(part)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """One name per output value, in (H, W, C) order: ``<column>_<row>_<col>_<channel>``."""
+        check_is_fitted(self, "spec_")
+        h, w, c = self.spec_.shape
+        name = self.feature_name_
+        return np.asarray(
+            [f"{name}_{i}_{j}_{k}" for i in range(h) for j in range(w) for k in range(c)],
+            dtype=object,
+        )
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.input_tags.allow_nan = True  # missing cells are allowed and masked
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags

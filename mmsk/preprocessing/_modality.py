@@ -1,0 +1,332 @@
+"""ModalityPreprocessor: a DataFrame -> ModalityBatch, one transformer per modality."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.utils.metaestimators import _BaseComposition
+from sklearn.utils.validation import check_is_fitted
+
+from mmsk._batch import ModalityBatch, ModalitySpec, flat_feature_names
+from mmsk._infer import infer_modalities, is_missing
+from mmsk.exceptions import ColumnMismatchError, InputError, InputTypeError, MmskError
+from mmsk.preprocessing._audio import AudioFeaturizer
+from mmsk.preprocessing._image import ImagePreprocessor
+from mmsk.preprocessing._text import TextVectorizer
+
+_KIND_ORDER = ("image", "text", "audio", "numeric", "categorical")
+
+
+def default_transformer(kind: str) -> Any:
+    """The transformer mmsk uses for a kind when none is given."""
+    if kind == "image":
+        return ImagePreprocessor()
+    if kind == "text":
+        return TextVectorizer()
+    if kind == "audio":
+        return AudioFeaturizer()
+    if kind == "numeric":
+        # Partly missing rows are imputed with an indicator the model can see.
+        return make_pipeline(
+            SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+            StandardScaler(),
+        )
+    return OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+
+
+def as_frame(X: Any) -> pd.DataFrame:
+    """Accept a DataFrame, or a 2-D numeric array as numeric columns ``x0..x{m-1}``."""
+    if isinstance(X, pd.DataFrame):
+        return X
+    if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "biuf":
+        return pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+    if isinstance(X, np.ndarray):
+        raise InputError(
+            f"Expected a DataFrame or a 2-D numeric array. Received: an array of shape "
+            f"{X.shape} and dtype {X.dtype}"
+        )
+    raise InputTypeError(
+        "Expected a pandas DataFrame (one column per input) or a 2-D numeric array. "
+        f"Received: {type(X).__name__}"
+    )
+
+
+def _single(cols: Any) -> bool:
+    return not isinstance(cols, (list, tuple, np.ndarray, pd.Index))
+
+
+def _cols(cols: Any) -> list[str]:
+    return [str(cols)] if _single(cols) else [str(c) for c in cols]
+
+
+def _check_finite(frame: pd.DataFrame) -> None:
+    for col in frame.columns:
+        values = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
+        bad = np.flatnonzero(np.isinf(values))
+        if bad.size:
+            rows = frame.index[bad[:5]].tolist()
+            raise InputError(
+                f"column {col!r} holds inf at rows {rows}; expected finite numbers "
+                "(use NaN for a missing value)"
+            )
+
+
+class ModalityPreprocessor(_BaseComposition, TransformerMixin, BaseEstimator):
+    """Turn a DataFrame into a :class:`~mmsk.ModalityBatch`, one transformer per modality.
+
+    Like :class:`~sklearn.compose.ColumnTransformer`, but the output keeps each
+    modality as its own array with a spec and a presence mask.  With no
+    ``transformers`` it infers each column's kind (:func:`mmsk.infer_modalities`)
+    and builds defaults: one modality per image, text and audio column, all
+    numeric columns together as ``"numeric"``, all categorical ones as
+    ``"categorical"``.
+
+    A row whose cells of a modality are all missing (None/NaN) is marked
+    missing in ``masks`` and holds zeros.  Numeric rows that are only partly
+    missing are imputed by the default numeric transformer, which also adds
+    missing-value indicators.
+
+    Parameters
+    ----------
+    transformers : list of (name, transformer, columns), optional
+        ``columns`` is a column name (the transformer gets a Series) or a list
+        of names (it gets a DataFrame).  Settings are reachable as
+        ``<name>__<param>``.
+    modalities : dict of str to str, optional
+        Kinds for some columns, overriding inference (used when
+        ``transformers`` is None, and to label plain sklearn transformers).
+    image, text, audio, numeric, categorical : transformer, optional
+        Templates cloned for every column of that kind when ``transformers``
+        is None, e.g. ``image=ImagePreprocessor(size=32)``; reachable as
+        ``image__size``.
+
+    Attributes
+    ----------
+    transformers_ : list of (name, fitted transformer, columns)
+    specs_ : dict of str to ModalitySpec
+    feature_names_in_ : ndarray of str
+        Columns seen in ``fit``; ``transform`` needs exactly these.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> df = pd.DataFrame({
+    ...     "photo": [np.zeros((8, 8, 3), np.uint8), None, np.ones((9, 9), np.uint8)],
+    ...     "caption": ["a red bus", "two dogs playing", None],
+    ...     "price": [1.0, 2.5, 4.0],
+    ... })
+    >>> prep = ModalityPreprocessor(image=ImagePreprocessor(size=4))
+    >>> batch = prep.fit_transform(df)
+    >>> batch
+    ModalityBatch(n=3, {photo: image (4, 4, 3) float32 (1 missing), caption: text (3,) int32 (1 missing), numeric: numeric (1,) float32})
+    >>> prep.set_params(image__size=2).fit_transform(df)["photo"].shape
+    (3, 2, 2, 3)
+    """  # noqa: E501
+
+    _parameter_constraints: dict = {
+        "transformers": [list, None],
+        "modalities": [dict, None],
+        "image": "no_validation",
+        "text": "no_validation",
+        "audio": "no_validation",
+        "numeric": "no_validation",
+        "categorical": "no_validation",
+    }
+
+    def __init__(
+        self,
+        transformers: list[tuple[str, Any, Any]] | None = None,
+        *,
+        modalities: dict[str, str] | None = None,
+        image: Any = None,
+        text: Any = None,
+        audio: Any = None,
+        numeric: Any = None,
+        categorical: Any = None,
+    ) -> None:
+        self.transformers = transformers
+        self.modalities = modalities
+        self.image = image
+        self.text = text
+        self.audio = audio
+        self.numeric = numeric
+        self.categorical = categorical
+
+    # get_params/set_params reach into named transformers, as ColumnTransformer does.
+    @property
+    def _transformers(self) -> list[tuple[str, Any]]:
+        return [(name, t) for name, t, _ in (self.transformers or [])]
+
+    @_transformers.setter
+    def _transformers(self, value: list[tuple[str, Any]]) -> None:
+        self.transformers = [
+            (name, t, cols)
+            for (name, t), (_, _, cols) in zip(value, self.transformers or [], strict=True)
+        ]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return self._get_params("_transformers", deep=deep)
+
+    def set_params(self, **params: Any) -> ModalityPreprocessor:
+        self._set_params("_transformers", **params)
+        return self
+
+    def _explicit_kind(self, X: pd.DataFrame, transformer: Any, cols: list[str]) -> str:
+        for kind, cls in (("image", ImagePreprocessor), ("text", TextVectorizer),
+                          ("audio", AudioFeaturizer)):  # fmt: skip
+            if isinstance(transformer, cls):
+                return kind
+        given = (self.modalities or {}).get(cols[0])
+        if given:
+            return given
+        try:
+            return infer_modalities(X[cols[:1]])[cols[0]]
+        except MmskError:
+            return "numeric"
+
+    def _plan(self, X: pd.DataFrame) -> list[tuple[str, Any, Any, str]]:
+        """(name, unfitted transformer, columns, kind) for each modality."""
+        if self.transformers is not None:
+            plan = []
+            names = [t[0] for t in self.transformers]
+            if len(set(names)) != len(names):
+                raise InputError(f"Expected unique transformer names. Received: {names}")
+            for name, transformer, cols in self.transformers:
+                cols = str(cols) if _single(cols) else _cols(cols)
+                missing = [c for c in _cols(cols) if c not in X.columns]
+                if missing:
+                    raise ColumnMismatchError(
+                        f"transformer {name!r} names columns {missing} that are not in X; "
+                        f"X has {list(X.columns)}"
+                    )
+                kind = self._explicit_kind(X, transformer, _cols(cols))
+                plan.append((name, clone(transformer), cols, kind))
+            return plan
+        kinds = infer_modalities(X, self.modalities)
+        plan = []
+        for kind in _KIND_ORDER:
+            cols = [c for c, k in kinds.items() if k == kind]
+            template = getattr(self, kind)
+
+            def make(kind: str = kind, template: Any = template) -> Any:
+                return default_transformer(kind) if template is None else clone(template)
+
+            if kind in ("numeric", "categorical") and cols:
+                name = kind if kind not in X.columns else f"{kind}_"
+                plan.append((name, make(), cols, kind))
+            else:
+                plan += [(c, make(), c, kind) for c in cols]
+        order = {c: i for i, c in enumerate(X.columns)}
+        return sorted(plan, key=lambda p: order.get(p[0], len(order)))
+
+    def _input(self, X: pd.DataFrame, cols: Any, kind: str) -> Any:
+        if _single(cols):
+            return X[cols]
+        frame = X[cols]
+        if kind == "numeric":
+            _check_finite(frame)
+            return frame.apply(pd.to_numeric, errors="coerce")
+        if kind == "categorical":
+            return frame.astype(object).where(frame.notna(), "<missing>").astype(str)
+        return frame
+
+    @staticmethod
+    def _present(X: pd.DataFrame, cols: Any) -> np.ndarray:
+        frame = X[_cols(cols)]
+        return ~np.all(frame.map(is_missing).to_numpy(dtype=bool), axis=1)
+
+    def _output(
+        self, name: str, transformer: Any, out: Any, kind: str, present: np.ndarray
+    ) -> tuple[np.ndarray, ModalitySpec]:
+        if sparse.issparse(out):
+            out = out.toarray()
+        out = np.asarray(out)
+        spec = getattr(transformer, "spec_", None)
+        if spec is None:
+            out = out.reshape(len(out), -1).astype(np.float32)
+            spec = ModalitySpec("categorical" if kind == "categorical" else "numeric",
+                                out.shape[1:], "float32")  # fmt: skip
+        out = out.copy() if not out.flags.writeable else out
+        out[~present] = 0
+        bad = ~np.isfinite(out.reshape(len(out), -1)).all(axis=1) if out.dtype.kind == "f" else []
+        if np.any(bad):
+            raise InputError(
+                f"modality {name!r}: its transformer returned NaN/inf for rows "
+                f"{np.flatnonzero(bad)[:5].tolist()}; expected finite numbers "
+                "(add an imputer, or leave the whole row missing)"
+            )
+        return out, spec
+
+    def fit(self, X: Any, y: Any = None) -> ModalityPreprocessor:
+        """Fit one transformer per modality.  Returns self."""
+        self.fit_transform(X, y)
+        return self
+
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> ModalityBatch:
+        """Fit every transformer and return the training data as a ModalityBatch."""
+        self._validate_params()
+        X = as_frame(X)
+        X = X.set_axis([str(c) for c in X.columns], axis=1)
+        if len(X) == 0 or X.shape[1] == 0:
+            raise InputError(f"Expected a non-empty DataFrame. Received: shape {X.shape}")
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.n_features_in_ = X.shape[1]
+        fitted, arrays, specs, masks = [], {}, {}, {}
+        for name, transformer, cols, kind in self._plan(X):
+            present = self._present(X, cols)
+            out = transformer.fit_transform(self._input(X, cols, kind))
+            arrays[name], spec = self._output(name, transformer, out, kind, present)
+            specs[name] = ModalitySpec(spec.kind, spec.shape, spec.dtype,
+                                       spec.vocabulary_size, tuple(_cols(cols)))  # fmt: skip
+            masks[name] = present
+            fitted.append((name, transformer, cols))
+        self.transformers_ = fitted
+        self.specs_ = specs
+        return ModalityBatch(arrays, specs, masks)
+
+    def transform(self, X: Any) -> ModalityBatch:
+        """Transform a DataFrame with the columns seen in ``fit``."""
+        check_is_fitted(self, "transformers_")
+        X = as_frame(X)
+        if len(X) == 0:
+            raise InputError("Expected at least one row. Received: an empty DataFrame")
+        seen, given = list(self.feature_names_in_), [str(c) for c in X.columns]
+        if seen != given:
+            missing = [c for c in seen if c not in given]
+            extra = [c for c in given if c not in seen]
+            raise ColumnMismatchError(
+                "X has different columns from those seen in fit: "
+                + (f"missing {missing}" if missing else "")
+                + ("; " if missing and extra else "")
+                + (f"unexpected {extra}" if extra else "")
+                + ("" if missing or extra else f"same columns in another order {given}")
+                + f"; expected {seen}"
+            )
+        X = X.set_axis(seen, axis=1)
+        arrays, masks = {}, {}
+        for name, transformer, cols in self.transformers_:
+            kind = self.specs_[name].kind
+            present = self._present(X, cols)
+            out = transformer.transform(self._input(X, cols, kind))
+            arrays[name], _ = self._output(name, transformer, out, kind, present)
+            masks[name] = present
+        return ModalityBatch(arrays, self.specs_, masks)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Names of the columns of ``np.asarray(batch)`` (flattened modalities, then masks)."""
+        check_is_fitted(self, "specs_")
+        return flat_feature_names(self.specs_)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # a NaN cell is a missing modality
+        tags.input_tags.string = True
+        tags.input_tags.categorical = True
+        return tags
