@@ -113,7 +113,13 @@ class ModalityBatch(Mapping):
             raise InputError(f"Expected every modality to have the same rows. Received: {lengths}")
         n = next(iter(lengths.values()))
         self._arrays = {name: np.asarray(a) for name, a in arrays.items()}
-        self._specs = dict(specs)
+        self._specs = {name: specs[name] for name in self._arrays}
+        for name, a in self._arrays.items():
+            if a.shape[1:] != tuple(self._specs[name].shape):
+                raise InputError(
+                    f"Expected rows of modality {name!r} to have the shape of its spec, "
+                    f"{tuple(self._specs[name].shape)}. Received: an array of shape {a.shape}"
+                )
         given = dict(masks or {})
         self._masks = {
             name: np.asarray(given[name], dtype=bool) if name in given else np.ones(n, bool)
@@ -155,8 +161,15 @@ class ModalityBatch(Mapping):
 
     @property
     def shape(self) -> tuple[int, int]:
-        """``(rows, modalities)``, so scikit-learn utilities can count rows."""
-        return (len(self), self.n_modalities)
+        """Shape of ``np.asarray(batch)``: (rows, flattened values + one mask per modality).
+
+        scikit-learn counts rows with ``shape[0]`` and, in ``predict``, checks
+        ``shape[1]`` against the width of the matrix it was fitted on, so this
+        must be the flat matrix's shape (see :attr:`n_modalities` for the count
+        of modalities).
+        """
+        width = sum(int(np.prod(a.shape[1:])) for a in self._arrays.values())
+        return (len(self), width + self.n_modalities)
 
     @property
     def specs(self) -> dict[str, ModalitySpec]:
@@ -188,7 +201,19 @@ class ModalityBatch(Mapping):
         Rows newly marked missing are zeroed, so the array never holds data the
         mask says is absent.
         """
+        unknown = sorted(str(k) for k in masks if k not in self._arrays)
+        if unknown:
+            raise InputError(
+                f"with_masks names modalities {unknown} that are not in the batch; "
+                f"it has {list(self._arrays)}"
+            )
         new_masks = {**self._masks, **{k: np.asarray(v, bool) for k, v in masks.items()}}
+        for k in masks:
+            if new_masks[k].shape != (len(self),):
+                raise InputError(
+                    f"Expected mask of modality {k!r} to have shape ({len(self)},). "
+                    f"Received: {new_masks[k].shape}"
+                )
         arrays = {}
         for k, a in self._arrays.items():
             arrays[k] = a
@@ -204,11 +229,18 @@ class ModalityBatch(Mapping):
         batch's order).
         """
         names = list(self._arrays) if order is None else list(order)
+        unknown = [k for k in names if k not in self._arrays]
+        if unknown:
+            raise InputError(
+                f"Expected modalities among {list(self._arrays)}. Received: unknown {unknown}"
+            )
         out = {k: self._arrays[k] for k in names}
         out[PRESENT] = np.stack([self._masks[k] for k in names], axis=1).astype("float32")
         return out
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if copy is False:
+            raise ValueError("a ModalityBatch cannot be viewed as one array without a copy")
         parts = [a.reshape(len(a), -1).astype("float64") for a in self._arrays.values()]
         parts += [m[:, None].astype("float64") for m in self._masks.values()]
         flat = np.hstack(parts)

@@ -38,7 +38,7 @@ def _bytes_kind(b: bytes) -> str:
 
 
 def cell_kind(cell: Any) -> str:
-    """Kind of one non-missing cell: image, audio, text, number, or a type name."""
+    """Kind of one non-missing cell: image, audio, text, number, bool, or a type name."""
     if isinstance(cell, (str, os.PathLike)):
         suffix = os.path.splitext(os.fspath(cell))[1].lower()
         if suffix in IMAGE_EXTENSIONS:
@@ -56,7 +56,9 @@ def cell_kind(cell: Any) -> str:
         return f"{cell.ndim}-D array"
     if "PIL.Image" in sys.modules and isinstance(cell, sys.modules["PIL.Image"].Image):
         return "image"
-    if isinstance(cell, (bool, np.bool_, int, float, np.integer, np.floating)):
+    if isinstance(cell, (bool, np.bool_)):
+        return "bool"
+    if isinstance(cell, (int, float, np.integer, np.floating)):
         return "number"
     return type(cell).__name__
 
@@ -69,24 +71,32 @@ def _text_or_categorical(values: pd.Series) -> str:
     return "categorical" if n_unique <= max(20, len(values) // 2) else "text"
 
 
+def _label(row: Any) -> Any:
+    """A row label as messages show it: ``3``, not ``np.int64(3)``."""
+    return row.item() if isinstance(row, np.generic) else row
+
+
 def _infer_column(name: Any, col: pd.Series) -> str:
+    missing = col.map(is_missing) if col.dtype == object else col.isna()
+    present = col[~missing.to_numpy(dtype=bool)]
+    if present.empty:
+        raise InputError(
+            f"column {name!r}: every cell is missing, so its modality cannot be inferred; "
+            f"pass it in `modalities` (e.g. {{{name!r}: 'text'}}) or drop the column"
+        )
     if isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(col.dtype):
         return "categorical"
     if pd.api.types.is_numeric_dtype(col.dtype):
         return "numeric"
-    present = col[~col.map(is_missing).astype(bool)]
-    if present.empty:
-        raise InputError(
-            f"column {name!r}: every cell is missing, so its modality cannot be inferred; "
-            "pass it in `modalities` (e.g. {name!r: 'text'}) or drop the column"
-        )
     sample = present.iloc[:_SAMPLE]
     kinds = sample.map(cell_kind)
     found = sorted(set(kinds))
     if found == ["number"]:
         return "numeric"
+    if found == ["bool"]:  # an object column of True/False with missing cells
+        return "categorical"
     if len(found) > 1:
-        rows = [sample.index[kinds.tolist().index(k)] for k in found]
+        rows = [_label(sample.index[kinds.tolist().index(k)]) for k in found]
         detail = ", ".join(f"{k} (row {r!r})" for k, r in zip(found, rows, strict=True))
         raise InputTypeError(
             f"column {name!r} mixes cell types: {detail}; expected every cell of a column "
@@ -97,7 +107,7 @@ def _infer_column(name: Any, col: pd.Series) -> str:
         return kind
     if kind == "text":
         return _text_or_categorical(sample)
-    bad_row = sample.index[0]
+    bad_row = _label(sample.index[0])
     raise InputTypeError(
         f"column {name!r}, row {bad_row!r}: cannot infer a modality from a {kind} cell; "
         "expected image paths/arrays/bytes/PIL images, audio paths or 1-D arrays, strings, "
@@ -128,6 +138,15 @@ def infer_modalities(
     -------
     dict of str to str
         The kind of every column, in column order.
+
+    Raises
+    ------
+    InputTypeError
+        X is not a DataFrame, or a column mixes cell kinds or holds cells of no
+        kind (lists, dicts); the message names the column and a row.
+    InputError
+        Duplicate column names, a column whose every cell is missing (name its
+        kind in ``modalities``), or a bad ``modalities`` mapping.
 
     Examples
     --------

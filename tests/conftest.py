@@ -5,3 +5,32 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("PYTHONHASHSEED", "0")
+
+import numpy as np
+import pandas as pd
+import pytest
+
+COLOURS = ["red", "green", "blue"]
+
+
+def make_frame(n: int = 60, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """A small table where every modality tells the class: tinted 8x8 images,
+    captions naming the colour, and a noisy number."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    images = []
+    for c in y:
+        img = rng.integers(0, 60, (8, 8, 3)).astype(np.uint8)
+        img[..., c] += 150
+        images.append(img)
+    words = ["a", "the", "small", "big", "photo", "of", "thing"]
+    texts = [" ".join([*rng.choice(words, 3), COLOURS[c], *rng.choice(words, 2)]) for c in y]
+    frame = pd.DataFrame(
+        {"image": images, "caption": texts, "size": y + rng.normal(0, 0.3, n)},
+    )
+    return frame, np.array(COLOURS)[y]
+
+
+@pytest.fixture(scope="session")
+def toy():
+    return make_frame()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+import weakref
 from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
+from sklearn.base import TransformerMixin, clone
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
@@ -31,8 +32,33 @@ from mmsk.preprocessing import ModalityPreprocessor
 
 SMALL_BATCH = 2048  # rows up to which predict calls the compiled model directly
 
+# Per-model caches kept off the estimator (its __dict__ must not change in predict).
+_CALLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_EMBEDDERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-class BaseMultimodal(NestedComponentsMixin):
+
+def _compiled_call(model: Any) -> Any:
+    """``model(x, training=False)`` as a cached tf.function."""
+    fn = _CALLS.get(model)
+    if fn is None:
+        tf = _backend.tf()
+        ref = weakref.ref(model)  # a strong reference would keep the cache entry alive forever
+        fn = tf.function(lambda x: ref()(x, training=False), reduce_retracing=True)
+        _CALLS[model] = fn
+    return fn
+
+
+def _embedding_model(model: Any) -> Any:
+    """A model sharing ``model``'s layers that outputs the fused embedding."""
+    embedder = _EMBEDDERS.get(model)
+    if embedder is None:
+        keras = _backend.keras()
+        embedder = keras.Model(model.inputs, model.get_layer(FUSED).output)
+        _EMBEDDERS[model] = embedder
+    return embedder
+
+
+class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
     """Fit/predict machinery; subclasses define the target encoding and the loss."""
 
     _parameter_constraints: dict = {
@@ -121,6 +147,11 @@ class BaseMultimodal(NestedComponentsMixin):
                     f"columns {list(self.feature_names_in_)}, not a ModalityBatch"
                 )
             return X
+        if not fit and self.preprocessor_ is None:
+            raise InputError(
+                "this estimator was fitted on a ModalityBatch; pass a ModalityBatch with "
+                f"modalities {self.modalities_}"
+            )
         if not isinstance(X, pd.DataFrame):
             X = validate_data(self, X, reset=fit, dtype=np.float64)
             X = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
@@ -133,11 +164,6 @@ class BaseMultimodal(NestedComponentsMixin):
             base = self.preprocessor or ModalityPreprocessor(modalities=self.modalities)
             self.preprocessor_ = clone(base)
             return self.preprocessor_.fit_transform(X)
-        if self.preprocessor_ is None:
-            raise InputError(
-                "this estimator was fitted on a ModalityBatch; pass a ModalityBatch with "
-                f"modalities {self.modalities_}"
-            )
         return self.preprocessor_.transform(X)
 
     def _check_batch(self, batch: ModalityBatch) -> None:
@@ -212,7 +238,6 @@ class BaseMultimodal(NestedComponentsMixin):
         model.compile(optimizer=optimizer, loss=loss)
         self.model_ = model
         self._train(batch, y_enc, sample_weight, seed, fit_params)
-        self._clear_cache()
         return self
 
     def _class_sample_weight(self, y: np.ndarray, sample_weight: Any) -> Any:
@@ -262,32 +287,16 @@ class BaseMultimodal(NestedComponentsMixin):
         return False
 
     # ---- predict -----------------------------------------------------------
-    def _clear_cache(self) -> None:
-        self.__dict__.pop("_call_fn", None)
-        self.__dict__.pop("_embedder", None)
-
-    def _forward(self, X: Any, model_attr: str = "model_") -> np.ndarray:
+    def _forward(self, X: Any, embedding: bool = False) -> np.ndarray:
         check_is_fitted(self, "model_")
         batch = self._to_batch(X, fit=False)
         self._check_batch(batch)
         inputs = batch.to_inputs(self.modalities_)
-        model = self.model_ if model_attr == "model_" else self._embedding_model()
+        model = self.model_ if not embedding else _embedding_model(self.model_)
         if len(batch) > SMALL_BATCH:
             return np.asarray(model.predict(inputs, batch_size=256, verbose=0))
         # Small batches: one compiled call, without Model.predict's per-call set-up.
-        key = f"_call_fn{model_attr}"
-        fn = self.__dict__.get(key)
-        if fn is None:
-            tf = _backend.tf()
-            fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-            self.__dict__[key] = fn
-        return np.asarray(fn(inputs))
-
-    def _embedding_model(self) -> Any:
-        if "_embedder" not in self.__dict__:
-            keras = _backend.keras()
-            self._embedder = keras.Model(self.model_.inputs, self.model_.get_layer(FUSED).output)
-        return self._embedder
+        return np.asarray(_compiled_call(model)(inputs))
 
     def transform(self, X: Any) -> np.ndarray:
         """Return the fused embeddings (N, d) of rows, e.g. for nearest-neighbour retrieval.
@@ -301,12 +310,11 @@ class BaseMultimodal(NestedComponentsMixin):
         -------
         ndarray of shape (N, d), float32
         """
-        return self._forward(X, model_attr="embedder")
+        return self._forward(X, embedding=True)
 
     # ---- persistence -------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        state = {k: v for k, v in state.items() if not k.startswith(("_call_fn", "_embedder"))}
+        state = dict(super().__getstate__())  # a copy: object.__getstate__ returns __dict__
         if "model_" in state:
             with tempfile.TemporaryDirectory() as tmp:
                 path = os.path.join(tmp, "model.keras")
@@ -331,5 +339,6 @@ class BaseMultimodal(NestedComponentsMixin):
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
+        tags.transformer_tags.preserves_dtype = ["float32"]  # transform gives float32 embeddings
         tags.non_deterministic = self.random_state is None
         return tags

@@ -73,7 +73,8 @@ class NestedComponentsMixin(BaseEstimator):
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         params = super().get_params(deep=deep)
         if deep:
-            for key, comp in (self.encoders or {}).items():
+            encoders = self.encoders if isinstance(self.encoders, dict) else {}
+            for key, comp in encoders.items():
                 params[f"encoders__{key}"] = comp
                 if hasattr(comp, "get_params"):
                     for sub, value in comp.get_params(deep=True).items():
@@ -84,7 +85,7 @@ class NestedComponentsMixin(BaseEstimator):
         simple = {k: v for k, v in params.items() if "__" not in k}
         nested = {k: v for k, v in params.items() if "__" in k}
         super().set_params(**simple)
-        encoders = dict(self.encoders or {})
+        encoders = dict(self.encoders) if isinstance(self.encoders, dict) else {}
         others, touched = {}, False
         for key, value in nested.items():
             head, _, rest = key.partition("__")

@@ -115,9 +115,9 @@ def read_file(path: Any, what: str) -> bytes:
     if not os.path.exists(p):
         raise InputError(f"file not found: {p!r}; expected a path to an existing {what} file")
     if os.path.isdir(p):
-        raise InputError(f"{p!r} is a directory; expected a path to an {what} file")
+        raise InputError(f"{p!r} is a directory; expected a path to a {what} file")
     with open(p, "rb") as fh:
         data = fh.read()
     if not data:
-        raise InputError(f"{p!r} is empty (0 bytes); expected a {what} file")
+        raise InputError(f"{p!r} is empty (0 bytes); expected a non-empty {what} file")
     return data

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from numbers import Integral
 from typing import Any
 
 import numpy as np
+from PIL import Image
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -16,6 +18,8 @@ from mmsk.exceptions import InputError
 from mmsk.preprocessing._column import Column, as_column, check_not_empty, parallel_map
 from mmsk.preprocessing._image_io import _RESAMPLE, CHANNELS, decode_image
 
+_CHUNK = 512  # rows decoded at a time when learning statistics or normalising
+
 
 def _image_column(X: Any) -> Column:
     """Accept an (N, H, W) or (N, H, W, C) numeric array as N image cells."""
@@ -24,15 +28,21 @@ def _image_column(X: Any) -> Column:
     return as_column(X, "ImagePreprocessor")
 
 
-class ImagePreprocessor(TransformerMixin, BaseEstimator):
+class ImagePreprocessor(  # type: ignore[call-arg]
+    TransformerMixin,
+    BaseEstimator,
+    auto_wrap_output_keys=None,  # no set_output: a 4-D output cannot be a DataFrame
+):
     """Decode, resize and normalise images to a float32 array (N, H, W, C).
 
     Cells may be file paths, encoded bytes, numpy arrays (H, W) or (H, W, C),
     or PIL images; a whole (N, H, W[, C]) numeric array is also accepted.
-    Files are decoded on a thread pool.  Integer pixels are scaled by their
-    dtype's maximum (8-bit by 255, 16-bit by 65535); float arrays are taken
-    to be in [0, 1] already.  A missing cell (None/NaN) gives an all-zero
-    image; :class:`ModalityPreprocessor` carries it as a presence mask.
+    Files are decoded on a thread pool.  ``uint8`` pixels are scaled by 255
+    and ``uint16`` ones (and 16-bit image files) by 65535; other integer
+    arrays must hold 8-bit values in [0, 255]; float arrays are taken to be
+    in [0, 1] already.  Files over ``PIL.Image.MAX_IMAGE_PIXELS`` are refused.
+    A missing cell (None/NaN) gives an all-zero image;
+    :class:`ModalityPreprocessor` carries it as a presence mask.
 
     Parameters
     ----------
@@ -101,7 +111,7 @@ class ImagePreprocessor(TransformerMixin, BaseEstimator):
     def _hw(self) -> tuple[int, int]:
         size: Any = self.size
         size = (size, size) if isinstance(size, Integral) else tuple(size)
-        if len(size) != 2 or not all(isinstance(s, Integral) and s > 0 for s in size):
+        if len(size) != 2 or not all(isinstance(s, Integral) and int(s) > 0 for s in size):
             raise InputError(
                 "Expected size to be a positive int or (height, width). "
                 f"Received: size={self.size!r}"
@@ -118,9 +128,20 @@ class ImagePreprocessor(TransformerMixin, BaseEstimator):
             return decode_image(cell, (h, w), self.color_mode, self.interpolation,
                                 self.crop_to_aspect_ratio)  # fmt: skip
 
-        for i, img in zip(rows, parallel_map(one, column, rows, self.n_jobs), strict=True):
+        with warnings.catch_warnings():
+            # _image_io refuses images over MAX_IMAGE_PIXELS itself; PIL's warning
+            # would only repeat that.  Set here, in the calling thread, as
+            # warning filters are process-wide.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            images = parallel_map(one, column, rows, self.n_jobs)
+        for i, img in zip(rows, images, strict=True):
             out[i] = img
         return out
+
+    def _chunks(self, column: Column) -> Iterator[Column]:
+        for start in range(0, len(column), _CHUNK):
+            stop = start + _CHUNK
+            yield Column(column.cells[start:stop], column.name, column.index[start:stop])
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any = None) -> ImagePreprocessor:
@@ -148,9 +169,18 @@ class ImagePreprocessor(TransformerMixin, BaseEstimator):
                     f"column {column.name!r}: every image is missing; "
                     "'standardize' needs at least one image to learn statistics"
                 )
-            images = self._decode(column)[present]
-            self.mean_ = images.mean(axis=(0, 1, 2))
-            self.std_ = np.maximum(images.std(axis=(0, 1, 2)), 1e-6)
+            # Running sums over chunks of rows, so memory stays bounded.
+            total = np.zeros(self.spec_.shape[-1])
+            squares = np.zeros(self.spec_.shape[-1])
+            for part in self._chunks(column):
+                images = self._decode(part)[part.present].astype(np.float64)
+                total += images.sum(axis=(0, 1, 2))
+                squares += np.square(images).sum(axis=(0, 1, 2))
+            count = present.sum() * h * w
+            mean = total / count
+            var = np.maximum(squares / count - np.square(mean), 0.0)
+            self.mean_ = mean.astype(np.float32)
+            self.std_ = np.maximum(np.sqrt(var), 1e-6).astype(np.float32)
         return self
 
     def transform(self, X: Any) -> np.ndarray:
@@ -172,6 +202,8 @@ class ImagePreprocessor(TransformerMixin, BaseEstimator):
         return self._transform_column(column)
 
     def _transform_column(self, column: Column) -> np.ndarray:
+        if len(column) > _CHUNK:
+            return np.concatenate([self._transform_column(p) for p in self._chunks(column)])
         out = self._decode(column)
         if self.normalization == "symmetric":
             out = out * 2.0 - 1.0
@@ -195,6 +227,8 @@ class ImagePreprocessor(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "spec_")
         column = _image_column(X)
         check_not_empty(column, "ImagePreprocessor")
+        if not isinstance(batch_size, Integral) or batch_size < 1:
+            raise InputError(f"Expected a positive integer. Received: batch_size={batch_size!r}")
         for start in range(0, len(column), batch_size):
             stop = start + batch_size
             part = Column(column.cells[start:stop], column.name, column.index[start:stop])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import warnings
 from typing import Any
 
 import numpy as np
@@ -28,24 +27,40 @@ def _open(cell: Any, size: tuple[int, int]) -> Image.Image:
     data = cell
     if isinstance(cell, (str, os.PathLike)):
         data = read_file(cell, "image")
+    what = repr(os.fspath(cell)) if isinstance(cell, (str, os.PathLike)) else "bytes"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(bytes(data)))
-            if img.format == "JPEG":
-                # Let libjpeg decode at a reduced scale that still covers `size`.
-                img.draft("RGB", (size[1] * 2, size[0] * 2))
-            img.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InputError(f"image too large to decode safely ({exc})") from exc
+        img = Image.open(io.BytesIO(bytes(data)))
+        _check_pixels(img, what)
+        if img.format == "JPEG":
+            # Let libjpeg decode at a reduced scale that still covers `size`.
+            img.draft("RGB", (size[1] * 2, size[0] * 2))
+        img.load()
+    except InputError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"{what}: image too large to decode safely ({exc})") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        what = repr(os.fspath(cell)) if isinstance(cell, (str, os.PathLike)) else "bytes"
         reason = "unknown format" if isinstance(exc, UnidentifiedImageError) else str(exc)
         raise DecodeError(
             f"{what} is not a readable image ({reason}); "
             "expected PNG, JPEG, GIF, BMP, WebP or TIFF data"
         ) from exc
     return img
+
+
+def _check_pixels(img: Image.Image, what: str) -> None:
+    """Refuse images over PIL's ``MAX_IMAGE_PIXELS`` before decoding them.
+
+    PIL only warns between one and two times that limit; a warning filter
+    cannot turn that into an error here, as filters are process-wide and this
+    runs on a thread pool.
+    """
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and img.width * img.height > limit:
+        raise InputError(
+            f"{what}: image too large to decode safely: {img.width}x{img.height} = "
+            f"{img.width * img.height} pixels, over PIL.Image.MAX_IMAGE_PIXELS={limit}"
+        )
 
 
 def _crop_box(w: int, h: int, target_w: int, target_h: int) -> tuple[int, int, int, int]:
@@ -66,11 +81,16 @@ def _from_pil(
     h, w = size
     box = _crop_box(img.width, img.height, w, h) if crop else None
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        # High bit-depth grey: keep precision, scale 16-bit to [0, 1].
+        # High bit-depth grey: keep precision.  16-bit modes are scaled by 65535
+        # whatever their content; 32-bit "I" (no declared depth) by 65535 when a
+        # value exceeds 255, else by 255; "F" is taken as it is, like float arrays.
         arr = np.asarray(img, dtype=np.float32)
-        scale = 65535.0 if img.mode != "F" and arr.max(initial=0) > 255 else 255.0
         if img.mode == "F":
             scale = 1.0
+        elif img.mode.startswith("I;16") or arr.max(initial=0) > 255:
+            scale = 65535.0
+        else:
+            scale = 255.0
         grey = Image.fromarray(arr / scale, mode="F").resize((w, h), resample, box=box)
         out = np.asarray(grey, dtype=np.float32)[..., None]
         return _match_channels(out, mode)
@@ -111,8 +131,18 @@ def _from_array(
         )
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise InputError(f"image array of shape {arr.shape} has no pixels")
-    if arr.dtype.kind in "ui":
+    if arr.dtype in (np.uint8, np.uint16):
         scaled = arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)
+    elif arr.dtype.kind in "ui":
+        # No declared bit depth (e.g. int64 from np.array([[0, 255]])): 8-bit values.
+        low, high = arr.min(), arr.max()
+        if low < 0 or high > 255:
+            raise InputError(
+                f"image array of dtype {arr.dtype} holds values in [{low}, {high}]; expected "
+                "8-bit values in [0, 255] (cast 16-bit images to uint16, or pass floats "
+                "in [0, 1])"
+            )
+        scaled = arr.astype(np.float32) / 255.0
     elif arr.dtype.kind == "b":
         scaled = arr.astype(np.float32)
     elif arr.dtype.kind == "f":

@@ -11,12 +11,19 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_is_fitted
 
 from mmsk._batch import ModalityBatch, ModalitySpec, flat_feature_names
 from mmsk._infer import infer_modalities, is_missing
-from mmsk.exceptions import ColumnMismatchError, InputError, InputTypeError, MmskError
+from mmsk.exceptions import (
+    ColumnMismatchError,
+    InputError,
+    InputTypeError,
+    MmskError,
+    ParameterError,
+)
 from mmsk.preprocessing._audio import AudioFeaturizer
 from mmsk.preprocessing._image import ImagePreprocessor
 from mmsk.preprocessing._text import TextVectorizer
@@ -42,19 +49,63 @@ def default_transformer(kind: str) -> Any:
 
 
 def as_frame(X: Any) -> pd.DataFrame:
-    """Accept a DataFrame, or a 2-D numeric array as numeric columns ``x0..x{m-1}``."""
+    """Accept a DataFrame, or a 2-D array-like as columns ``x0..x{m-1}``.
+
+    Numeric arrays and nested lists give numeric columns; object arrays keep
+    their cells (so paths, strings and numbers are inferred as in a DataFrame).
+    """
     if isinstance(X, pd.DataFrame):
         return X
-    if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "biuf":
-        return pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
-    if isinstance(X, np.ndarray):
-        raise InputError(
-            f"Expected a DataFrame or a 2-D numeric array. Received: an array of shape "
-            f"{X.shape} and dtype {X.dtype}"
+    if sparse.issparse(X):
+        raise InputTypeError(
+            "Expected a pandas DataFrame or a dense 2-D array. Received: a sparse matrix; "
+            "sparse input is not supported (pass X.toarray())"
         )
-    raise InputTypeError(
-        "Expected a pandas DataFrame (one column per input) or a 2-D numeric array. "
-        f"Received: {type(X).__name__}"
+    if isinstance(X, pd.Series):
+        raise InputTypeError(
+            "Expected a pandas DataFrame (one column per input). Received: a Series "
+            f"named {X.name!r}; pass X.to_frame() for a single column"
+        )
+    if not isinstance(X, (list, tuple, np.ndarray)) and not hasattr(X, "__array__"):
+        raise InputTypeError(
+            "Expected a pandas DataFrame (one column per input) or a 2-D array. "
+            f"Received: {type(X).__name__}"
+        )
+    try:
+        arr = np.asarray(X)
+        if arr.dtype.kind in "US" and isinstance(X, (list, tuple)):
+            arr = np.asarray(X, dtype=object)  # keep numbers numbers next to strings
+    except (ValueError, TypeError) as exc:
+        raise InputError(
+            f"Expected a DataFrame or a rectangular 2-D array. Received: a {type(X).__name__} "
+            f"that is not one ({exc})"
+        ) from exc
+    if arr.dtype.kind == "c":
+        raise InputError(
+            f"Complex data not supported; expected real numbers. Received: dtype {arr.dtype}"
+        )
+    if arr.ndim != 2:
+        raise InputError(
+            f"Expected a DataFrame or a 2-D array. Received: an array of shape {arr.shape}. "
+            "Reshape your data: pass a DataFrame with one column per input, or use "
+            "X.reshape(-1, 1) if it holds a single column"
+        )
+    if arr.dtype.kind not in "biufOUS":
+        raise InputTypeError(
+            f"Expected a DataFrame or a 2-D array of numbers or cells. Received: dtype {arr.dtype}"
+        )
+    return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+
+
+def _empty_message(shape: tuple[int, ...]) -> str:
+    if shape[0] == 0:
+        return (
+            f"Expected at least one row. Received: 0 sample(s) (shape={shape}) while a "
+            "minimum of 1 is required"
+        )
+    return (
+        f"Expected at least one column. Received: 0 feature(s) (shape={shape}) while a "
+        "minimum of 1 is required."
     )
 
 
@@ -78,7 +129,12 @@ def _check_finite(frame: pd.DataFrame) -> None:
             )
 
 
-class ModalityPreprocessor(_BaseComposition, TransformerMixin, BaseEstimator):
+class ModalityPreprocessor(  # type: ignore[call-arg]
+    _BaseComposition,
+    TransformerMixin,
+    BaseEstimator,
+    auto_wrap_output_keys=None,  # no set_output: the output is a ModalityBatch
+):
     """Turn a DataFrame into a :class:`~mmsk.ModalityBatch`, one transformer per modality.
 
     Like :class:`~sklearn.compose.ColumnTransformer`, but the output keeps each
@@ -93,6 +149,9 @@ class ModalityPreprocessor(_BaseComposition, TransformerMixin, BaseEstimator):
     missing are imputed by the default numeric transformer, which also adds
     missing-value indicators.
 
+    ``X`` may also be a 2-D array (or nested lists), read as columns
+    ``x0..x{m-1}``: a numeric one becomes one ``"numeric"`` modality.
+
     Parameters
     ----------
     transformers : list of (name, transformer, columns), optional
@@ -105,7 +164,9 @@ class ModalityPreprocessor(_BaseComposition, TransformerMixin, BaseEstimator):
     image, text, audio, numeric, categorical : transformer, optional
         Templates cloned for every column of that kind when ``transformers``
         is None, e.g. ``image=ImagePreprocessor(size=32)``; reachable as
-        ``image__size``.
+        ``image__size``.  Setting a nested parameter of a template left at
+        None (``set_params(image__size=32)``) first puts the default
+        transformer of that kind there.
 
     Attributes
     ----------
@@ -162,7 +223,10 @@ class ModalityPreprocessor(_BaseComposition, TransformerMixin, BaseEstimator):
     # get_params/set_params reach into named transformers, as ColumnTransformer does.
     @property
     def _transformers(self) -> list[tuple[str, Any]]:
-        return [(name, t) for name, t, _ in (self.transformers or [])]
+        try:
+            return [(name, t) for name, t, _ in (self.transformers or [])]
+        except (TypeError, ValueError):  # malformed; fit reports it
+            return []
 
     @_transformers.setter
     def _transformers(self, value: list[tuple[str, Any]]) -> None:
@@ -175,6 +239,21 @@ class ModalityPreprocessor(_BaseComposition, TransformerMixin, BaseEstimator):
         return self._get_params("_transformers", deep=deep)
 
     def set_params(self, **params: Any) -> ModalityPreprocessor:
+        """Set parameters, including nested ones (``image__size``, ``<name>__<param>``).
+
+        A template left at None is replaced by the default transformer of its
+        kind when a nested parameter names it, so ``image__size=32`` works on
+        ``ModalityPreprocessor()``.
+        """
+        names = {name for name, _ in self._transformers}
+        for kind in _KIND_ORDER:
+            if (
+                kind not in params
+                and kind not in names
+                and getattr(self, kind, None) is None
+                and any(key.startswith(f"{kind}__") for key in params)
+            ):
+                params[kind] = default_transformer(kind)
         self._set_params("_transformers", **params)
         return self
 
@@ -195,9 +274,7 @@ class ModalityPreprocessor(_BaseComposition, TransformerMixin, BaseEstimator):
         """(name, unfitted transformer, columns, kind) for each modality."""
         if self.transformers is not None:
             plan = []
-            names = [t[0] for t in self.transformers]
-            if len(set(names)) != len(names):
-                raise InputError(f"Expected unique transformer names. Received: {names}")
+            self._check_transformers()
             for name, transformer, cols in self.transformers:
                 cols = str(cols) if _single(cols) else _cols(cols)
                 missing = [c for c in _cols(cols) if c not in X.columns]
@@ -219,15 +296,59 @@ class ModalityPreprocessor(_BaseComposition, TransformerMixin, BaseEstimator):
                 return default_transformer(kind) if template is None else clone(template)
 
             if kind in ("numeric", "categorical") and cols:
-                name = kind if kind not in X.columns else f"{kind}_"
+                name = kind
+                while name in X.columns:  # a column of another kind has that name
+                    name += "_"
                 plan.append((name, make(), cols, kind))
             else:
                 plan += [(c, make(), c, kind) for c in cols]
         order = {c: i for i, c in enumerate(X.columns)}
         return sorted(plan, key=lambda p: order.get(p[0], len(order)))
 
+    def _check_transformers(self) -> None:
+        entries = list(self.transformers or [])
+        for entry in entries:
+            if not (isinstance(entry, (tuple, list)) and len(entry) == 3):
+                raise ParameterError(
+                    "Expected transformers as a list of (name, transformer, columns). "
+                    f"Received: an entry {entry!r}"
+                )
+            name, transformer, _ = entry
+            if not isinstance(name, str) or "__" in name:
+                raise ParameterError(
+                    f"Expected transformer names to be strings without '__'. Received: {name!r}"
+                )
+            if not (hasattr(transformer, "fit") and hasattr(transformer, "transform")):
+                raise ParameterError(
+                    f"transformer {name!r}: expected an estimator with fit and transform. "
+                    f"Received: {transformer!r}"
+                )
+        names = [entry[0] for entry in entries]
+        if len(set(names)) != len(names):
+            raise ParameterError(f"Expected unique transformer names. Received: {names}")
+
+    def _run(self, name: str, transformer: Any, cols: Any, method: str, data: Any) -> Any:
+        """Call ``transformer.<method>(data)``; other libraries' errors name the modality."""
+        try:
+            return getattr(transformer, method)(data)
+        except (MmskError, InvalidParameterError):
+            raise
+        except Exception as exc:
+            error = InputTypeError if isinstance(exc, TypeError) else InputError
+            how = (
+                "a 1-D Series, as `columns` is one name; pass a list of names for a DataFrame"
+                if _single(cols)
+                else "a DataFrame"
+            )
+            raise error(
+                f"modality {name!r}: {type(transformer).__name__}.{method} failed on columns "
+                f"{_cols(cols)} (given {how}): {type(exc).__name__}: {exc}"
+            ) from exc
+
     def _input(self, X: pd.DataFrame, cols: Any, kind: str) -> Any:
         if _single(cols):
+            if kind == "numeric":
+                _check_finite(X[[cols]])
             return X[cols]
         frame = X[cols]
         if kind == "numeric":
@@ -275,13 +396,13 @@ class ModalityPreprocessor(_BaseComposition, TransformerMixin, BaseEstimator):
         X = as_frame(X)
         X = X.set_axis([str(c) for c in X.columns], axis=1)
         if len(X) == 0 or X.shape[1] == 0:
-            raise InputError(f"Expected a non-empty DataFrame. Received: shape {X.shape}")
+            raise InputError(_empty_message(X.shape))
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
         fitted, arrays, specs, masks = [], {}, {}, {}
         for name, transformer, cols, kind in self._plan(X):
             present = self._present(X, cols)
-            out = transformer.fit_transform(self._input(X, cols, kind))
+            out = self._run(name, transformer, cols, "fit_transform", self._input(X, cols, kind))
             arrays[name], spec = self._output(name, transformer, out, kind, present)
             specs[name] = ModalitySpec(spec.kind, spec.shape, spec.dtype,
                                        spec.vocabulary_size, tuple(_cols(cols)))  # fmt: skip
@@ -295,26 +416,32 @@ class ModalityPreprocessor(_BaseComposition, TransformerMixin, BaseEstimator):
         """Transform a DataFrame with the columns seen in ``fit``."""
         check_is_fitted(self, "transformers_")
         X = as_frame(X)
-        if len(X) == 0:
-            raise InputError("Expected at least one row. Received: an empty DataFrame")
         seen, given = list(self.feature_names_in_), [str(c) for c in X.columns]
         if seen != given:
             missing = [c for c in seen if c not in given]
             extra = [c for c in given if c not in seen]
+            count = (
+                f"X has {len(given)} features, but {type(self).__name__} is expecting "
+                f"{len(seen)} features as input. "
+                if len(given) != len(seen)
+                else ""
+            )
             raise ColumnMismatchError(
-                "X has different columns from those seen in fit: "
+                f"{count}X has different columns from those seen in fit: "
                 + (f"missing {missing}" if missing else "")
                 + ("; " if missing and extra else "")
                 + (f"unexpected {extra}" if extra else "")
                 + ("" if missing or extra else f"same columns in another order {given}")
                 + f"; expected {seen}"
             )
+        if len(X) == 0:
+            raise InputError(_empty_message(X.shape))
         X = X.set_axis(seen, axis=1)
         arrays, masks = {}, {}
         for name, transformer, cols in self.transformers_:
             kind = self.specs_[name].kind
             present = self._present(X, cols)
-            out = transformer.transform(self._input(X, cols, kind))
+            out = self._run(name, transformer, cols, "transform", self._input(X, cols, kind))
             arrays[name], _ = self._output(name, transformer, out, kind, present)
             masks[name] = present
         return ModalityBatch(arrays, self.specs_, masks)
@@ -322,6 +449,11 @@ class ModalityPreprocessor(_BaseComposition, TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Names of the columns of ``np.asarray(batch)`` (flattened modalities, then masks)."""
         check_is_fitted(self, "specs_")
+        if input_features is not None and list(input_features) != list(self.feature_names_in_):
+            raise InputError(
+                f"input_features should be the columns seen in fit, "
+                f"{list(self.feature_names_in_)}. Received: {list(input_features)}"
+            )
         return flat_feature_names(self.specs_)
 
     def __sklearn_tags__(self) -> Any:
@@ -329,4 +461,6 @@ class ModalityPreprocessor(_BaseComposition, TransformerMixin, BaseEstimator):
         tags.input_tags.allow_nan = True  # a NaN cell is a missing modality
         tags.input_tags.string = True
         tags.input_tags.categorical = True
+        # The output is a ModalityBatch of float32/int32 arrays, whatever X's dtype.
+        tags.transformer_tags.preserves_dtype = []
         return tags
