@@ -203,7 +203,7 @@ def test_multilabel_targets(toy):
 
 
 def test_regressor_single_and_multi_output(toy):
-    X, y = toy
+    X, _ = toy
     target = X["size"].to_numpy() * 10 + 100
     reg = mmsk.MultimodalRegressor(**fast(epochs=30)).fit(X, target)
     assert reg.predict(X).shape == (60,)

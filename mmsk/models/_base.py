@@ -43,7 +43,11 @@ def _compiled_call(model: Any) -> Any:
     if fn is None:
         tf = _backend.tf()
         ref = weakref.ref(model)  # a strong reference would keep the cache entry alive forever
-        fn = tf.function(lambda x: ref()(x, training=False), reduce_retracing=True)
+
+        def call(x: Any) -> Any:
+            return ref()(x, training=False)  # type: ignore[misc]
+
+        fn = tf.function(call, reduce_retracing=True)
         _CALLS[model] = fn
     return fn
 
