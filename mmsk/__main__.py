@@ -1,0 +1,28 @@
+"""Command line: ``python -m mmsk demo`` and ``python -m mmsk plugins``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``mmsk`` command line; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="mmsk", description=__doc__)
+    parser.add_argument("--version", action="version", version=_version())
+    commands = parser.add_subparsers(dest="command", required=True)
+    from mmsk import _demo
+
+    _demo.add_parser(commands)
+    args = parser.parse_args(argv)
+    return int(args.run(args) or 0)
+
+
+def _version() -> str:
+    from mmsk import __version__
+
+    return f"mmsk {__version__}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
