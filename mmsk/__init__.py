@@ -29,7 +29,7 @@ _LAZY = {
     "TextVectorizer": "mmsk.preprocessing",
     "AudioFeaturizer": "mmsk.preprocessing",
 }
-_SUBMODULES = {"preprocessing", "models", "exceptions"}
+_SUBMODULES = {"components", "datasets", "exceptions", "layers", "models", "plugins", "preprocessing"}
 
 __all__ = ["ModalityBatch", "ModalitySpec", "__version__", "infer_modalities", *_LAZY]
 

@@ -31,15 +31,17 @@ def run(code: str) -> dict:
 
 
 def test_import_mmsk_loads_no_heavy_module_and_is_fast():
+    # CPU time of the import, not wall time: other processes sharing the CPUs (xdist
+    # workers, a busy CI host) stretch the wall clock but not the work the import does.
     code = (
         "import json, sys, time\n"
-        "start = time.perf_counter()\n"
+        "start = time.process_time()\n"
         "import mmsk\n"
-        "took = time.perf_counter() - start\n"
+        "took = time.process_time() - start\n"
         f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})\n"
         "print(json.dumps({'seconds': took, 'heavy': heavy}))\n"
     )
-    # best of three fresh processes, so one slow start on a busy machine does not fail it
+    # best of three fresh processes, so one slow start (cold disk cache) does not fail it
     runs = [run(code) for _ in range(3)]
     assert all(r["heavy"] == [] for r in runs), runs
     assert min(r["seconds"] for r in runs) < 1.5, runs

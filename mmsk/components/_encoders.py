@@ -35,19 +35,26 @@ class CNNEncoder(Encoder):
     blocks : int, default=2
         Conv blocks.
     kernel_size : int, default=3
+    max_tokens : int, default=64
+        As a token sequence (attention fusion), the feature map is pooled
+        further until it has at most this many positions (8 x 8 by default),
+        which keeps attention cheap.
 
     Examples
     --------
     >>> CNNEncoder(filters=8).get_params()
-    {'blocks': 2, 'filters': 8, 'kernel_size': 3}
+    {'blocks': 2, 'filters': 8, 'kernel_size': 3, 'max_tokens': 64}
     """
 
     kinds: ClassVar[tuple[str, ...]] = ("image",)
 
-    def __init__(self, filters: int = 16, blocks: int = 2, kernel_size: int = 3) -> None:
+    def __init__(
+        self, filters: int = 16, blocks: int = 2, kernel_size: int = 3, max_tokens: int = 64
+    ) -> None:
         self.filters = filters
         self.blocks = blocks
         self.kernel_size = kernel_size
+        self.max_tokens = max_tokens
 
     def encode(self, x: Any, spec: ModalitySpec, *, sequence: bool, name: str) -> tuple[Any, Any]:
         keras = _backend.keras()
@@ -55,6 +62,10 @@ class CNNEncoder(Encoder):
         x = _conv_stack(x, L.Conv2D, L.MaxPooling2D, self.filters, self.blocks,
                         self.kernel_size, name)  # fmt: skip
         if sequence:
+            step = 0
+            while x.shape[1] * x.shape[2] > self.max_tokens and min(x.shape[1:3]) >= 2:
+                x = L.MaxPooling2D(2, name=f"{name}_token_pool{step}")(x)
+                step += 1
             h, w, c = x.shape[1:]
             return L.Reshape((h * w, c), name=f"{name}_tokens")(x), None
         return L.GlobalAveragePooling2D(name=f"{name}_gap")(x), None
