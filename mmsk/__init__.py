@@ -29,7 +29,15 @@ _LAZY = {
     "TextVectorizer": "mmsk.preprocessing",
     "AudioFeaturizer": "mmsk.preprocessing",
 }
-_SUBMODULES = {"components", "datasets", "exceptions", "layers", "models", "plugins", "preprocessing"}
+_SUBMODULES = {
+    "components",
+    "datasets",
+    "exceptions",
+    "layers",
+    "models",
+    "plugins",
+    "preprocessing",
+}
 
 __all__ = ["ModalityBatch", "ModalitySpec", "__version__", "infer_modalities", *_LAZY]
 

@@ -17,8 +17,7 @@ InputError
 
 from __future__ import annotations
 
-from sklearn.exceptions import NotFittedError
-from sklearn.utils._param_validation import InvalidParameterError
+from typing import Any
 
 __all__ = [
     "BackendError",
@@ -28,7 +27,6 @@ __all__ = [
     "InputTypeError",
     "MmskError",
     "ModelBuildError",
-    "NotFittedError",
     "ParameterError",
     "UnknownComponentError",
 ]
@@ -46,8 +44,9 @@ class InputTypeError(MmskError, TypeError):
     """Input data has the wrong type: the message names the column, row and expected type."""
 
 
-class ParameterError(MmskError, InvalidParameterError):
-    """A constructor argument is invalid (e.g. ``epochs=0``); also a ValueError and TypeError."""
+class ParameterError(MmskError, ValueError, TypeError):
+    """A constructor argument is invalid (e.g. ``epochs=0``); a ValueError and a TypeError,
+    like scikit-learn's ``InvalidParameterError``."""
 
 
 class DecodeError(InputError):
@@ -68,3 +67,12 @@ class ModelBuildError(MmskError, ValueError):
 
 class BackendError(MmskError, ImportError):
     """TensorFlow/Keras is missing or unusable."""
+
+
+def __getattr__(name: str) -> Any:
+    # scikit-learn's NotFittedError, re-exported without importing sklearn at `import mmsk`.
+    if name == "NotFittedError":
+        from sklearn.exceptions import NotFittedError
+
+        return NotFittedError
+    raise AttributeError(f"module 'mmsk.exceptions' has no attribute {name!r}")

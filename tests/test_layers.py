@@ -1,0 +1,101 @@
+"""mmsk's Keras layers: real outputs, config round trip, .keras save/load with safe_mode."""
+
+import keras
+import numpy as np
+import pytest
+
+from mmsk import layers as L
+
+rng = np.random.default_rng(0)
+
+
+def _roundtrip(model, inputs, tmp_path):
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(
+        np.asarray(loaded(inputs)), np.asarray(model(inputs)), rtol=1e-6, atol=1e-6
+    )
+    return loaded
+
+
+def test_transformer_block_attends_only_to_valid_keys(tmp_path):
+    block = L.TransformerBlock(num_heads=2, ff_dim=8)
+    x = rng.normal(size=(2, 4, 6)).astype("float32")
+    mask = np.array([[True, True, False, False]] * 2)
+    out = np.asarray(block(x, mask=mask))
+    x2 = x.copy()
+    x2[:, 2:] = 100.0  # change only masked positions
+    out2 = np.asarray(block(x2, mask=mask))
+    np.testing.assert_allclose(out[:, :2], out2[:, :2], rtol=1e-5, atol=1e-5)
+    inp = keras.Input((4, 6))
+    model = keras.Model(inp, L.TransformerBlock(2, 8)(inp))
+    _roundtrip(model, x, tmp_path)
+
+
+def test_transformer_block_validates_arguments():
+    with pytest.raises(ValueError, match=r"Expected a positive integer\. Received: num_heads=0"):
+        L.TransformerBlock(num_heads=0, ff_dim=4)
+    with pytest.raises(ValueError, match="divisible by num_heads"):
+        L.TransformerBlock(num_heads=4, ff_dim=4)(np.zeros((1, 2, 6), "float32"))
+    with pytest.raises(ValueError, match="dropout"):
+        L.TransformerBlock(num_heads=1, ff_dim=4, dropout=1.0)
+
+
+def test_token_and_position_embedding_and_mask(tmp_path):
+    ids = np.array([[3, 4, 0, 0], [0, 0, 0, 0]])
+    inp = keras.Input((4,), dtype="int32")
+    emb = L.TokenAndPositionEmbedding(10, 4, 8)(inp)
+    pooled = L.MaskedMeanPool()(emb, mask=L.TokenMask()(inp))
+    model = keras.Model(inp, pooled)
+    _roundtrip(model, ids, tmp_path)
+    layer = L.TokenAndPositionEmbedding(10, 4, 8)
+    assert L.TokenAndPositionEmbedding.from_config(layer.get_config()).sequence_length == 4
+
+
+def test_presence_layers(tmp_path):
+    x = rng.normal(size=(3, 5)).astype("float32")
+    present = np.array([[1, 0], [0, 1], [1, 1]], "float32")
+    xi, pi = keras.Input((5,)), keras.Input((2,))
+    a = L.ApplyPresence(1)(xi, pi)
+    model = keras.Model([xi, pi], a)
+    out = np.asarray(model([x, present]))
+    np.testing.assert_array_equal(out[0], 0.0)
+    np.testing.assert_allclose(out[1], x[1])
+    _roundtrip(model, [x, present], tmp_path)
+
+
+def test_gated_and_late_pooling_ignore_missing_modalities(tmp_path):
+    v = rng.normal(size=(2, 3, 4)).astype("float32")
+    present = np.array([[1, 0, 0], [1, 1, 1]], "float32")
+    gated = np.asarray(L.PresenceSoftmaxPool()(v, present))
+    np.testing.assert_allclose(gated[0], v[0, 0], rtol=1e-5)  # only modality 0 present
+    late = np.asarray(L.PresenceWeightedMean()(v, present))
+    np.testing.assert_allclose(late[1], v[1].mean(axis=0), rtol=1e-5)
+    xi, pi = keras.Input((6,)), keras.Input((2,))
+    model = keras.Model([xi, pi], L.SplitHeads([2, 4], 3)(xi, pi))
+    x = rng.normal(size=(2, 6)).astype("float32")
+    _roundtrip(model, [x, np.ones((2, 2), "float32")], tmp_path)
+    with pytest.raises(ValueError, match="sizes"):
+        L.SplitHeads([], 3)
+
+
+def test_join_tokens_and_sequence_mask():
+    seq = [np.ones((2, 3, 4), "float32"), np.ones((2, 2, 4), "float32")]
+    present = np.array([[1, 0], [1, 1]], "float32")
+    masks = [L.SequenceMask(0)(seq[0], present), L.SequenceMask(1)(seq[1], present)]
+    joined, mask = L.JoinTokens()(seq, masks)
+    assert tuple(joined.shape) == (2, 6, 4)
+    assert np.asarray(mask).tolist() == [[True] * 4 + [False] * 2, [True] * 6]
+
+
+def test_modality_dropout_keeps_one_modality_and_is_off_in_inference():
+    layer = L.ModalityDropout(0.3, seed=1)
+    present = np.ones((500, 3), "float32")
+    dropped = np.asarray(layer(present, training=True))
+    assert (dropped.sum(axis=1) >= 1).all()
+    assert 0.6 < dropped.mean() < 0.8  # 0.7 kept, plus rows restored when all were hidden
+    np.testing.assert_array_equal(np.asarray(layer(present, training=False)), present)
+    assert L.ModalityDropout.from_config(layer.get_config()).rate == 0.3
+    with pytest.raises(ValueError, match="rate"):
+        L.ModalityDropout(1.0)
