@@ -30,6 +30,7 @@ _LAZY = {
     "AudioFeaturizer": "mmsk.preprocessing",
 }
 _SUBMODULES = {
+    "testing",
     "components",
     "datasets",
     "exceptions",

@@ -12,8 +12,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True)
     from mmsk import _demo
+    from mmsk.plugins import _cli
 
     _demo.add_parser(commands)
+    _cli.add_parser(commands)
     args = parser.parse_args(argv)
     return int(args.run(args) or 0)
 

@@ -23,7 +23,9 @@ def run(args: argparse.Namespace) -> int:
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 80)
-    X = pd.DataFrame({"note": np.where(y == 1, "good value", "poor value"), "x": rng.normal(size=80) + y})
+    X = pd.DataFrame(
+        {"note": np.where(y == 1, "good value", "poor value"), "x": rng.normal(size=80) + y}
+    )
     clf = mmsk.MultimodalClassifier(epochs=args.epochs, random_state=0).fit(X, y)
     print(f"accuracy: {clf.score(X, y):.3f}")
     return 0

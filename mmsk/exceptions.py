@@ -28,6 +28,8 @@ __all__ = [
     "MmskError",
     "ModelBuildError",
     "ParameterError",
+    "PluginContractError",
+    "PluginError",
     "UnknownComponentError",
 ]
 
@@ -63,6 +65,14 @@ class UnknownComponentError(MmskError, ValueError):
 
 class ModelBuildError(MmskError, ValueError):
     """The Keras model could not be built or trained with the given settings and data."""
+
+
+class PluginError(MmskError, ImportError):
+    """A plugin failed to import, or several distributions declare the same name."""
+
+
+class PluginContractError(MmskError, TypeError):
+    """A component does not keep the encoder/fusion contract; the message says what is missing."""
 
 
 class BackendError(MmskError, ImportError):

@@ -151,6 +151,12 @@ class GatedFusion(Fusion):
             L.Dense(self.units, activation="tanh", name=f"{e.name}_gate_in")(e.tensor)
             for e in encoded
         ]
+        if len(hidden) == 1:  # nothing to gate between
+            from mmsk.layers import ApplyPresence
+
+            return ApplyPresence(encoded[0].index, name="gated_fusion")(
+                hidden[0], encoded[0].present
+            )
         stacked = _stack(L, hidden, "gated")
         return PresenceSoftmaxPool(name="gated_fusion")(stacked, encoded[0].present)
 

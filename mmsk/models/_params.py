@@ -8,7 +8,7 @@ from sklearn.base import BaseEstimator, clone
 
 from mmsk._batch import KINDS, ModalitySpec
 from mmsk.components import Encoder, Fusion
-from mmsk.exceptions import ModelBuildError, UnknownComponentError
+from mmsk.exceptions import ModelBuildError, PluginContractError, UnknownComponentError
 from mmsk.plugins import load
 
 DEFAULT_ENCODERS = {
@@ -30,9 +30,9 @@ def make_component(group: str, value: Any, base: type) -> Any:
     else:
         obj = clone(value)
     if not isinstance(obj, base):
-        raise ModelBuildError(
-            f"Expected a {group} to be a {base.__module__}.{base.__name__} (or a registered "
-            f"name). Received: {value!r}"
+        raise PluginContractError(
+            f"Expected a {group} to be an instance of mmsk.components.{base.__name__} (or a "
+            f"registered name). Received: {value!r}, which makes a {type(obj).__name__}"
         )
     return obj
 

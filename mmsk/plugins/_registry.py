@@ -1,24 +1,59 @@
 """Find encoders and fusions by name: entry points plus in-process registrations.
 
-Entry points are read with :mod:`importlib.metadata` (no import of plugin code
-until a name is used).  mmsk's built-ins are entry points of the ``mmsk``
-distribution, so built-ins and third-party plugins take one path.
+Entry points are read with :mod:`importlib.metadata`; nothing is imported until a
+name is used.  mmsk's built-ins are entry points of the ``mmsk`` distribution, so
+built-ins and third-party plugins take one path.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from mmsk.exceptions import MmskError, UnknownComponentError
+from mmsk.exceptions import PluginError, UnknownComponentError
+from mmsk.plugins._static import static_kinds
 
 GROUPS = {"encoder": "mmsk.encoders", "fusion": "mmsk.fusions"}
+DISABLE_ENV = "MMSK_DISABLE_PLUGIN_AUTOLOAD"
+
 _registered: dict[str, dict[str, Any]] = {group: {} for group in GROUPS.values()}
+_loaded: dict[tuple[str, str], Any] = {}
+_errors: dict[tuple[str, str], str] = {}
 
 
-class PluginError(MmskError, ImportError):
-    """A plugin could not be loaded, or two plugins claim the same name."""
+@dataclass(frozen=True)
+class PluginInfo:
+    """One name in a plugin group, as :func:`list_plugins` reports it.
+
+    Attributes
+    ----------
+    name : str
+        The name used in ``encoders=`` / ``fusion=``.
+    group : {"encoder", "fusion"}
+    distribution : str
+        The installed distribution that declares it (``"<registered>"`` for
+        :func:`register`), or several joined by ", " for a conflict.
+    version : str
+    kinds : tuple of str or None
+        Modality kinds an encoder accepts, read from its source without
+        importing it (None when that is not possible, and for fusions).
+    status : {"available", "loaded", "error", "conflict", "registered"}
+    error : str or None
+        Why it cannot be used, for ``"error"`` and ``"conflict"``.
+    target : str
+        ``module:attribute`` of the entry point.
+    """
+
+    name: str
+    group: str
+    distribution: str
+    version: str
+    kinds: tuple[str, ...] | None
+    status: str
+    error: str | None
+    target: str
 
 
 def _group(group: str) -> str:
@@ -29,29 +64,45 @@ def _group(group: str) -> str:
     raise ValueError(f"Expected a group in {sorted(GROUPS)}. Received: group={group!r}")
 
 
+def _short(group: str) -> str:
+    return next(k for k, v in GROUPS.items() if v == group)
+
+
 def _dist(ep: metadata.EntryPoint) -> str:
     return ep.dist.name if ep.dist is not None else "<unknown distribution>"
 
 
+def _version(ep: metadata.EntryPoint) -> str:
+    return ep.dist.version if ep.dist is not None else ""
+
+
+def autoload_disabled() -> bool:
+    """True when ``MMSK_DISABLE_PLUGIN_AUTOLOAD`` is set (to anything but 0/empty)."""
+    return os.environ.get(DISABLE_ENV, "") not in ("", "0")
+
+
 def entry_points(group: str) -> dict[str, list[metadata.EntryPoint]]:
-    """Entry points of a group by name (several per name when plugins collide).
+    """Entry points of a group by name (several per name when distributions collide).
 
     With ``MMSK_DISABLE_PLUGIN_AUTOLOAD=1`` only mmsk's own entry points are read.
     """
     group = _group(group)
-    only_builtins = os.environ.get("MMSK_DISABLE_PLUGIN_AUTOLOAD", "") not in ("", "0")
     found: dict[str, list[metadata.EntryPoint]] = {}
     for ep in metadata.entry_points(group=group):
-        if only_builtins and _dist(ep) != "mmsk":
+        if autoload_disabled() and _dist(ep) != "mmsk":
             continue
-        found.setdefault(ep.name, [])
-        if all(ep.value != other.value for other in found[ep.name]):
-            found[ep.name].append(ep)
+        same = found.setdefault(ep.name, [])
+        if all(_dist(ep) != _dist(other) for other in same):
+            same.append(ep)
     return found
 
 
 def register(group: str, name: str, obj: Any) -> None:
-    """Register a component class (or factory) under ``name``, for notebooks.
+    """Register a component class under ``name`` in this process (for notebooks).
+
+    Registering the same name again replaces the earlier registration, so a
+    notebook cell can be re-run; a name an installed distribution provides
+    cannot be shadowed.
 
     Examples
     --------
@@ -63,12 +114,20 @@ def register(group: str, name: str, obj: Any) -> None:
     True
     """
     group = _group(group)
-    if name in entry_points(group):
-        owner = _dist(entry_points(group)[name][0])
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"Expected a name like 'my_encoder'. Received: name={name!r}")
+    taken = entry_points(group).get(name)
+    if taken:
         raise PluginError(
-            f"{name!r} is already provided by {owner!r} in {group}; pick another name"
+            f"{name!r} is already provided by distribution {_dist(taken[0])!r} in {group}; "
+            "register your component under another name"
         )
     _registered[group][name] = obj
+
+
+def unregister(group: str, name: str) -> None:
+    """Remove a name added with :func:`register`."""
+    _registered[_group(group)].pop(name, None)
 
 
 def names(group: str) -> list[str]:
@@ -78,24 +137,93 @@ def names(group: str) -> list[str]:
 
 
 def load(group: str, name: str) -> Any:
-    """Return the component class registered under ``name`` (importing it now)."""
+    """Return the component class registered under ``name``, importing it now.
+
+    Raises
+    ------
+    UnknownComponentError
+        No such name; the message lists the available ones.
+    PluginError
+        Several distributions declare the name (all are named), or the
+        plugin failed to import (its distribution and the cause are named).
+    """
     group = _group(group)
     if name in _registered[group]:
         return _registered[group][name]
     eps = entry_points(group).get(name)
     if not eps:
-        raise UnknownComponentError(
-            f"Unknown {group.split('.')[-1][:-1]} {name!r}. Available: {names(group)}"
-        )
+        raise UnknownComponentError(f"Unknown {_short(group)} {name!r}. Available: {names(group)}")
     if len(eps) > 1:
         raise PluginError(
-            f"{name!r} in {group} is provided by several distributions: "
-            f"{sorted(_dist(ep) for ep in eps)}; uninstall one of them"
+            f"{_short(group)} {name!r} is provided by several distributions: "
+            f"{', '.join(sorted(_dist(ep) for ep in eps))}; uninstall all but one"
         )
-    try:
-        return eps[0].load()
-    except Exception as exc:
-        raise PluginError(
-            f"plugin {name!r} of distribution {_dist(eps[0])!r} failed to import: "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
+    key = (group, name)
+    if key not in _loaded:
+        try:
+            _loaded[key] = eps[0].load()
+        except Exception as exc:
+            _errors[key] = f"{type(exc).__name__}: {exc}"
+            raise PluginError(
+                f"{_short(group)} {name!r} from distribution {_dist(eps[0])!r} "
+                f"({eps[0].value}) failed to import: {_errors[key]}"
+            ) from exc
+        _errors.pop(key, None)
+    return _loaded[key]
+
+
+def _info(group: str, name: str, eps: list[metadata.EntryPoint], check: bool) -> PluginInfo:
+    target = eps[0].value
+    kinds = static_kinds(eps[0]) if group == GROUPS["encoder"] else None
+    status, error = "available", None
+    if len(eps) > 1:
+        status = "conflict"
+        error = f"declared by {', '.join(sorted(_dist(ep) for ep in eps))}"
+    else:
+        if check:
+            try:
+                load(group, name)
+            except PluginError:
+                pass
+        if (group, name) in _errors:
+            status, error = "error", _errors[(group, name)]
+        elif (group, name) in _loaded:
+            status = "loaded"
+            kinds = tuple(getattr(_loaded[(group, name)], "kinds", ()) or ()) or kinds
+    return PluginInfo(
+        name, _short(group), ", ".join(sorted(_dist(ep) for ep in eps)),
+        ", ".join(sorted({_version(ep) for ep in eps})), kinds, status, error, target,
+    )  # fmt: skip
+
+
+def list_plugins(group: str | None = None, *, check: bool = False) -> list[PluginInfo]:
+    """List encoders and fusions without importing them.
+
+    Parameters
+    ----------
+    group : {"encoder", "fusion"}, optional
+        One group only.
+    check : bool, default=False
+        Import every plugin now, to report the ones that fail.
+
+    Returns
+    -------
+    list of PluginInfo
+        Sorted by group and name.
+
+    Examples
+    --------
+    >>> cnn = next(p for p in list_plugins("encoder") if p.name == "cnn")
+    >>> cnn.distribution, cnn.kinds
+    ('mmsk', ('image',))
+    """
+    groups = [_group(group)] if group else list(GROUPS.values())
+    out = []
+    for g in groups:
+        for name, eps in sorted(entry_points(g).items()):
+            out.append(_info(g, name, eps, check))
+        for name, obj in sorted(_registered[g].items()):
+            kinds = tuple(getattr(obj, "kinds", ()) or ()) or None
+            out.append(PluginInfo(name, _short(g), "<registered>", "", kinds, "registered",
+                                  None, f"{obj.__module__}:{obj.__qualname__}"))  # fmt: skip
+    return out

@@ -1,0 +1,208 @@
+"""The plugin registry and the conformance checks (installed packages: test_plugin_packages)."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from conftest import make_frame
+
+import mmsk
+from mmsk import plugins
+from mmsk.components import (
+    AttentionFusion,
+    AudioCNNEncoder,
+    CNNEncoder,
+    ConcatFusion,
+    Encoder,
+    GatedFusion,
+    LateFusion,
+    MLPEncoder,
+    RNNEncoder,
+    SumFusion,
+    TransformerEncoder,
+)
+from mmsk.exceptions import PluginContractError, PluginError, UnknownComponentError
+from mmsk.testing import check_encoder, check_fusion
+
+
+def run_mmsk(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "mmsk", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_builtins_come_from_mmsk_entry_points():
+    infos = {(p.group, p.name): p for p in plugins.list_plugins()}
+    assert {"cnn", "rnn", "transformer", "audio_cnn", "mlp"} <= set(plugins.names("encoder"))
+    assert {"concat", "sum", "attention", "gated", "late"} <= set(plugins.names("fusion"))
+    cnn = infos[("encoder", "cnn")]
+    assert (cnn.distribution, cnn.kinds, cnn.target) == (
+        "mmsk",
+        ("image",),
+        "mmsk.components._encoders:CNNEncoder",
+    )
+    assert infos[("encoder", "mlp")].kinds == ("numeric", "categorical")
+    assert plugins.load("encoder", "cnn") is CNNEncoder
+
+
+def test_listing_imports_no_component_code():
+    code = (
+        "import sys, mmsk.plugins as p; infos = p.list_plugins(); "
+        "assert len(infos) >= 10; "
+        "print(sorted(m for m in sys.modules if m.startswith(('mmsk.components', 'keras', "
+        "'tensorflow'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_unknown_name_lists_the_available_ones():
+    with pytest.raises(UnknownComponentError, match=r"Unknown fusion 'avg'. Available: \["):
+        plugins.load("fusion", "avg")
+    with pytest.raises(ValueError, match="group"):
+        plugins.load("decoder", "x")
+
+
+def test_register_for_notebooks_and_use_by_name():
+    class TinyMLP(MLPEncoder):
+        kinds = ("numeric",)
+
+    plugins.register("encoder", "tiny_mlp", TinyMLP)
+    try:
+        plugins.register("encoder", "tiny_mlp", TinyMLP)  # a re-run notebook cell
+        info = next(p for p in plugins.list_plugins("encoder") if p.name == "tiny_mlp")
+        assert (info.status, info.distribution, info.kinds) == (
+            "registered",
+            "<registered>",
+            ("numeric",),
+        )
+        X, y = make_frame(40)
+        clf = mmsk.MultimodalClassifier(encoders={"numeric": "tiny_mlp"}, epochs=1)
+        clf.set_params(encoders__numeric__units=3).fit(X[["size"]], y)
+        assert clf.model_.get_layer("numeric_dense0").units == 3
+    finally:
+        plugins.unregister("encoder", "tiny_mlp")
+    assert "tiny_mlp" not in plugins.names("encoder")
+
+
+def test_register_cannot_shadow_an_installed_name():
+    with pytest.raises(PluginError, match="already provided by distribution 'mmsk'"):
+        plugins.register("encoder", "cnn", MLPEncoder)
+    with pytest.raises(ValueError, match="name"):
+        plugins.register("encoder", "my encoder", MLPEncoder)
+
+
+def test_cli_table_and_disable_env():
+    out = run_mmsk("plugins")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["name", "group", "distribution", "version", "kinds", "status"]
+    assert any(line.split()[:3] == ["cnn", "encoder", "mmsk"] for line in lines)
+    out = run_mmsk("plugins", "--group", "fusion", "--check")
+    assert out.returncode == 0 and "loaded" in out.stdout and "encoder" not in out.stdout
+    out = run_mmsk("plugins", env={"MMSK_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    assert out.returncode == 0 and "only mmsk's built-ins" in out.stdout
+
+
+# ---- conformance checks ---------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "encoder",
+    [
+        CNNEncoder(filters=4),
+        RNNEncoder(units=4),
+        TransformerEncoder(embedding_dim=8),
+        AudioCNNEncoder(filters=4),
+        MLPEncoder(units=4),
+    ],  # fmt: skip
+    ids=lambda e: type(e).__name__,
+)
+def test_builtin_encoders_pass_check_encoder(encoder):
+    check_encoder(encoder)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "fusion",
+    [
+        ConcatFusion(),
+        SumFusion(units=8),
+        AttentionFusion(d_model=8, num_heads=2),
+        GatedFusion(units=8),
+        LateFusion(),
+    ],  # fmt: skip
+    ids=lambda f: type(f).__name__,
+)
+def test_builtin_fusions_pass_check_fusion(fusion):
+    check_fusion(fusion)
+
+
+class NotAnEncoder:
+    kinds = ("numeric",)
+
+
+class ChangesItsArguments(MLPEncoder):
+    def __init__(self, units=4, layers=1, dropout=0.0):
+        super().__init__(units=units * 2, layers=layers, dropout=dropout)
+
+
+class NoKinds(MLPEncoder):
+    kinds = ()
+
+
+class WrongRank(Encoder):
+    kinds = ("numeric",)
+
+    def encode(self, x, spec, *, sequence, name):
+        return keras.layers.Reshape((*spec.shape, 1), name=f"{name}_r")(x), None
+
+
+class UsesLambda(Encoder):
+    kinds = ("numeric",)
+
+    def encode(self, x, spec, *, sequence, name):
+        h = keras.layers.Lambda(lambda t: t * 2.0, name=f"{name}_double")(x)
+        if sequence:
+            return keras.layers.Reshape((1, spec.shape[0]), name=f"{name}_tok")(h), None
+        return h, None
+
+
+@pytest.mark.parametrize(
+    "component, message",
+    [
+        (NotAnEncoder(), "must subclass mmsk.components.Encoder"),
+        (ChangesItsArguments(), "parameter rules"),
+        (NoKinds(), "kinds must be a non-empty tuple"),
+        (WrongRank(), r"must return a rank-2 tensor. Received shape: \(None, 3, 1\)"),
+        (UsesLambda(), "save/load"),
+    ],
+    ids=lambda v: type(v).__name__ if not isinstance(v, str) else "",
+)
+def test_check_encoder_names_the_broken_rule(component, message):
+    with pytest.raises(PluginContractError, match=message):
+        check_encoder(component)
+
+
+def test_check_fusion_rejects_an_encoder():
+    with pytest.raises(PluginContractError, match="must subclass mmsk.components.Fusion"):
+        check_fusion(MLPEncoder())
+
+
+def test_using_a_non_component_by_name_is_a_contract_error():
+    plugins.register("fusion", "not_a_fusion", NotAnEncoder)
+    try:
+        X = np.random.default_rng(0).normal(size=(20, 2))
+        with pytest.raises(PluginContractError, match="mmsk.components.Fusion"):
+            mmsk.MultimodalClassifier(fusion="not_a_fusion", epochs=1).fit(X, [0, 1] * 10)
+    finally:
+        plugins.unregister("fusion", "not_a_fusion")
