@@ -124,7 +124,7 @@ def test_cli_table_and_disable_env():
         TransformerEncoder(embedding_dim=8),
         AudioCNNEncoder(filters=4),
         MLPEncoder(units=4),
-    ],  # fmt: skip
+    ],
     ids=lambda e: type(e).__name__,
 )
 def test_builtin_encoders_pass_check_encoder(encoder):
@@ -140,7 +140,7 @@ def test_builtin_encoders_pass_check_encoder(encoder):
         AttentionFusion(d_model=8, num_heads=2),
         GatedFusion(units=8),
         LateFusion(),
-    ],  # fmt: skip
+    ],
     ids=lambda f: type(f).__name__,
 )
 def test_builtin_fusions_pass_check_fusion(fusion):
@@ -194,7 +194,7 @@ def test_check_encoder_names_the_broken_rule(component, message):
 
 
 def test_check_fusion_rejects_an_encoder():
-    with pytest.raises(PluginContractError, match="must subclass mmsk.components.Fusion"):
+    with pytest.raises(PluginContractError, match=r"must subclass mmsk\.components\.Fusion"):
         check_fusion(MLPEncoder())
 
 
@@ -202,7 +202,7 @@ def test_using_a_non_component_by_name_is_a_contract_error():
     plugins.register("fusion", "not_a_fusion", NotAnEncoder)
     try:
         X = np.random.default_rng(0).normal(size=(20, 2))
-        with pytest.raises(PluginContractError, match="mmsk.components.Fusion"):
+        with pytest.raises(PluginContractError, match=r"mmsk\.components\.Fusion"):
             mmsk.MultimodalClassifier(fusion="not_a_fusion", epochs=1).fit(X, [0, 1] * 10)
     finally:
         plugins.unregister("fusion", "not_a_fusion")

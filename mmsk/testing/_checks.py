@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -59,6 +60,7 @@ def _check_params(obj: Any, base: type) -> None:
             f"{name} must subclass mmsk.components.{base.__name__}; got bases "
             f"{[b.__name__ for b in type(obj).__mro__[1:]]}"
         )
+    copy: Any = _step(f"clone({name}) failed", partial(clone, obj))
     for check in (
         sk.check_parameters_default_constructible,
         sk.check_no_attributes_set_in_init,
@@ -66,9 +68,8 @@ def _check_params(obj: Any, base: type) -> None:
         sk.check_set_params,
         sk.check_estimator_repr,
     ):
-        _step(f"{name} breaks scikit-learn's parameter rules ({check.__name__})",
-              lambda check=check: check(name, clone(obj)))  # fmt: skip
-    copy = _step(f"clone({name}) failed", lambda: clone(obj))
+        rule = f"{name} breaks scikit-learn's parameter rules ({check.__name__})"
+        _step(rule, partial(check, name, clone(obj)))
     if copy.get_params() != obj.get_params():
         raise PluginContractError(f"clone({name}) changed its parameters")
 
@@ -133,9 +134,7 @@ def check_encoder(encoder: Encoder) -> None:
             x = keras.Input(shape=spec.shape, dtype=spec.dtype, name="x")
             out = _step(
                 f"{name}.encode on a {kind} input {spec.shape} (sequence={sequence})",
-                lambda spec=spec, x=x, sequence=sequence: encoder.encode(
-                    x, spec, sequence=sequence, name=f"check_{kind}"
-                ),
+                partial(encoder.encode, x, spec, sequence=sequence, name=f"check_{kind}"),
             )
             _check_output(name, kind, sequence, out)
         _check_in_model([kind, "numeric"] if kind != "numeric" else [kind],
