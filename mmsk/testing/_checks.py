@@ -53,14 +53,15 @@ def _step(what: str, check: Callable[[], Any]) -> Any:
         raise PluginContractError(f"{what}: {type(exc).__name__}: {exc}") from exc
 
 
-def _check_params(obj: Any, base: type) -> None:
+def _check_params(obj: Any, base: Any) -> None:
     name = type(obj).__name__
     if not isinstance(obj, base):
         raise PluginContractError(
             f"{name} must subclass mmsk.components.{base.__name__}; got bases "
             f"{[b.__name__ for b in type(obj).__mro__[1:]]}"
         )
-    copy: Any = _step(f"clone({name}) failed", partial(clone, obj))
+    rules = "scikit-learn's parameter rules: __init__ must store each argument unchanged"
+    copy: Any = _step(f"clone({name}) failed ({rules})", partial(clone, obj))
     for check in (
         sk.check_parameters_default_constructible,
         sk.check_no_attributes_set_in_init,
