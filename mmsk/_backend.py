@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from types import ModuleType
 
@@ -13,6 +14,18 @@ _INSTALL_HINT = (
 )
 
 
+class _NoRetracingWarning(logging.Filter):
+    """Drop TensorFlow's "triggered tf.function retracing" warning.
+
+    Cross-validation and searches build one Keras model per fit by design; each
+    model traces its own functions once, which TensorFlow reports as
+    "excessive retracing" although nothing is retraced.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
 def tf() -> ModuleType:
     """Return the ``tensorflow`` module, importing it on first call."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -21,6 +34,9 @@ def tf() -> ModuleType:
         import tensorflow
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise BackendError(f"{_INSTALL_HINT} ({exc})") from exc
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _NoRetracingWarning) for f in logger.filters):
+        logger.addFilter(_NoRetracingWarning())
     return tensorflow
 
 
