@@ -186,10 +186,12 @@ default="lower_and_strip_punctuation"
         check_not_empty(column, "TextVectorizer")
         length = self.sequence_length_
         texts = self._clip(_texts(column), length + self._widths[0])
+        tf = _backend.tf()
         if getattr(self, "_layer", None) is None:
             vocab = self.vocabulary_ if self.vocabulary_size_ > 2 else [_PLACEHOLDER]
-            self._layer = self._new_layer(vocabulary=vocab, output_sequence_length=length)
-        tf = _backend.tf()
+            layer = self._new_layer(vocabulary=vocab, output_sequence_length=length)
+            # Compiled once: eager string ops cost ~10 ms a call, the graph ~1 ms.
+            self._layer = tf.function(layer, input_signature=[tf.TensorSpec([None], tf.string)])
         out = np.zeros((len(texts), length), dtype=np.int32)
         for start in range(0, len(texts), _CHUNK):
             chunk = tf.constant(texts[start : start + _CHUNK], tf.string)
