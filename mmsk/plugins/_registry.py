@@ -8,6 +8,7 @@ built-ins and third-party plugins take one path.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -21,6 +22,7 @@ DISABLE_ENV = "MMSK_DISABLE_PLUGIN_AUTOLOAD"
 _registered: dict[str, dict[str, Any]] = {group: {} for group in GROUPS.values()}
 _loaded: dict[tuple[str, str], Any] = {}
 _errors: dict[tuple[str, str], str] = {}
+_scanned: dict[str, tuple[tuple, tuple[metadata.EntryPoint, ...]]] = {}
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,27 @@ def autoload_disabled() -> bool:
     return os.environ.get(DISABLE_ENV, "") not in ("", "0")
 
 
+def _path_state() -> tuple:
+    """sys.path with each folder's mtime: it changes when a distribution is installed."""
+    state = []
+    for entry in sys.path:
+        try:
+            state.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            state.append((entry, None))
+    return tuple(state)
+
+
+def _scan(group: str) -> tuple[metadata.EntryPoint, ...]:
+    """All entry points of a group, rescanned only when sys.path or its folders change."""
+    state = _path_state()
+    cached = _scanned.get(group)
+    if cached is None or cached[0] != state:
+        cached = (state, tuple(metadata.entry_points(group=group)))
+        _scanned[group] = cached
+    return cached[1]
+
+
 def entry_points(group: str) -> dict[str, list[metadata.EntryPoint]]:
     """Entry points of a group by name (several per name when distributions collide).
 
@@ -88,7 +111,7 @@ def entry_points(group: str) -> dict[str, list[metadata.EntryPoint]]:
     """
     group = _group(group)
     found: dict[str, list[metadata.EntryPoint]] = {}
-    for ep in metadata.entry_points(group=group):
+    for ep in _scan(group):
         if autoload_disabled() and _dist(ep) != "mmsk":
             continue
         same = found.setdefault(ep.name, [])

@@ -128,12 +128,15 @@ class ImagePreprocessor(  # type: ignore[call-arg]
             return decode_image(cell, (h, w), self.color_mode, self.interpolation,
                                 self.crop_to_aspect_ratio)  # fmt: skip
 
+        # Threads pay off when decoding files or bytes (the GIL is released);
+        # arrays already in memory are converted faster in this thread.
+        in_memory = all(isinstance(column.cells[i], np.ndarray) for i in rows)
         with warnings.catch_warnings():
             # _image_io refuses images over MAX_IMAGE_PIXELS itself; PIL's warning
             # would only repeat that.  Set here, in the calling thread, as
             # warning filters are process-wide.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            images = parallel_map(one, column, rows, self.n_jobs)
+            images = parallel_map(one, column, rows, 1 if in_memory else self.n_jobs)
         for i, img in zip(rows, images, strict=True):
             out[i] = img
         return out

@@ -99,7 +99,7 @@ def _from_pil(
     if img.mode != _PIL_MODE[mode]:
         img = img.convert(_PIL_MODE[mode])
     if img.size != (w, h) or box is not None:
-        img = img.resize((w, h), resample, box=box, reducing_gap=3.0)
+        img = img.resize((w, h), resample, box=box, reducing_gap=2.0)
     out = np.asarray(img, dtype=np.float32) / 255.0
     return out[..., None] if out.ndim == 2 else out
 
