@@ -62,6 +62,18 @@ def _embedding_model(model: Any) -> Any:
     return embedder
 
 
+def _import_named_components(state: dict[str, Any]) -> None:
+    """Import plugins named in the settings, so their Keras layers are registered."""
+    from mmsk.plugins import load
+
+    encoders = state.get("encoders")
+    for value in (encoders or {}).values() if isinstance(encoders, dict) else ():
+        if isinstance(value, str):
+            load("encoder", value)
+    if isinstance(state.get("fusion"), str):
+        load("fusion", state["fusion"])
+
+
 class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
     """Fit/predict machinery; subclasses define the target encoding and the loss."""
 
@@ -332,6 +344,8 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
         if isinstance(saved, dict) and "keras_bytes" in saved:
             keras = _backend.keras()
             import mmsk.layers  # noqa: F401  (registers mmsk's layers)
+
+            _import_named_components(state)
 
             with tempfile.TemporaryDirectory() as tmp:
                 path = os.path.join(tmp, "model.keras")

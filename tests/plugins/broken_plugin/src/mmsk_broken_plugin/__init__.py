@@ -1,0 +1,1 @@
+"""Test fixture: an mmsk encoder plugin whose module fails to import."""
