@@ -140,8 +140,8 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
         self.verbose = verbose
 
     # ---- subclass hooks ----------------------------------------------------
-    def _encode_target(self, y: Any) -> tuple[np.ndarray, Head, str]:
-        """Learn the target encoding; return (encoded y, head, loss)."""
+    def _encode_target(self, y: Any) -> tuple[np.ndarray, int, str, str]:
+        """Learn the target encoding; return (encoded y, n_outputs, activation, loss)."""
         raise NotImplementedError
 
     # ---- validation --------------------------------------------------------
@@ -214,8 +214,8 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
         sample_weight : array-like of shape (N,), optional
             Per-row weights of the loss.
         **fit_params
-            Passed to ``keras.Model.fit`` (e.g. ``validation_data`` is not
-            supported; use ``validation_split``).
+            Passed on to ``keras.Model.fit`` (for example ``steps_per_epoch``);
+            validation data comes from ``validation_split``.
 
         Returns
         -------
@@ -237,7 +237,7 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
                 sample_weight = _check_sample_weight(sample_weight, batch, dtype=np.float32)
             except ValueError as exc:
                 raise InputError(f"sample_weight: {exc}") from exc
-        y_enc, head, loss = self._encode_target(y)
+        y_enc, n_outputs, activation, loss = self._encode_target(y)
         sample_weight = self._class_sample_weight(y, sample_weight)
         self.specs_ = batch.specs
         self.modalities_ = list(batch.keys())
@@ -246,7 +246,7 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
         keras.utils.set_random_seed(seed)
         fusion = make_component("fusion", self.fusion, Fusion)
         encoders = resolve_encoders(self.encoders, self.specs_)
-        head.units, head.layers, head.dropout = self.head_units, self.head_layers, self.dropout
+        head = Head(n_outputs, activation, self.head_units, self.head_layers, self.dropout)
         model = build_model(self.specs_, encoders, fusion, head, self.modality_dropout, seed)
         optimizer = keras.optimizers.get(
             {"class_name": self.optimizer, "config": {"learning_rate": self.learning_rate}}

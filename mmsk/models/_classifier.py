@@ -14,7 +14,6 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from mmsk.exceptions import InputError
 from mmsk.models._base import BaseMultimodal
-from mmsk.models._build import Head
 
 
 class MultimodalClassifier(ClassifierMixin, BaseMultimodal):
@@ -132,18 +131,14 @@ class MultimodalClassifier(ClassifierMixin, BaseMultimodal):
         )  # fmt: skip
         self.class_weight = class_weight
 
-    def _encode_target(self, y: Any) -> tuple[np.ndarray, Head, str]:
+    def _encode_target(self, y: Any) -> tuple[np.ndarray, int, str, str]:
         check_classification_targets(y)
         target = type_of_target(y)
         if target == "multilabel-indicator":
             y = np.asarray(y)
             self.target_type_ = "multilabel"
             self.classes_ = np.arange(y.shape[1])
-            return (
-                y.astype("float32"),
-                Head(y.shape[1], "sigmoid", 0, 0, 0.0),
-                "binary_crossentropy",
-            )
+            return y.astype("float32"), y.shape[1], "sigmoid", "binary_crossentropy"
         y = column_or_1d(y, warn=True)
         self._label_encoder = LabelEncoder().fit(y)
         self.classes_ = self._label_encoder.classes_
@@ -155,10 +150,10 @@ class MultimodalClassifier(ClassifierMixin, BaseMultimodal):
         codes = self._label_encoder.transform(y)
         if len(self.classes_) == 2:
             self.target_type_ = "binary"
-            return codes.astype("float32"), Head(1, "sigmoid", 0, 0, 0.0), "binary_crossentropy"
+            return codes.astype("float32"), 1, "sigmoid", "binary_crossentropy"
         self.target_type_ = "multiclass"
-        head = Head(len(self.classes_), "softmax", 0, 0, 0.0)
-        return codes.astype("int32"), head, "sparse_categorical_crossentropy"
+        n = len(self.classes_)
+        return codes.astype("int32"), n, "softmax", "sparse_categorical_crossentropy"
 
     def _class_sample_weight(self, y: np.ndarray, sample_weight: Any) -> Any:
         if self.class_weight is None:

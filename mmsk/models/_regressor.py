@@ -10,7 +10,6 @@ from sklearn.utils.validation import check_array
 
 from mmsk.exceptions import InputError
 from mmsk.models._base import BaseMultimodal
-from mmsk.models._build import Head
 
 
 class MultimodalRegressor(RegressorMixin, BaseMultimodal):
@@ -32,7 +31,7 @@ class MultimodalRegressor(RegressorMixin, BaseMultimodal):
     (True, (2,))
     """
 
-    def _encode_target(self, y: Any) -> tuple[np.ndarray, Head, str]:
+    def _encode_target(self, y: Any) -> tuple[np.ndarray, int, str, str]:
         try:
             y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
         except ValueError as exc:
@@ -42,7 +41,7 @@ class MultimodalRegressor(RegressorMixin, BaseMultimodal):
         self.y_mean_ = y2.mean(axis=0)
         self.y_scale_ = np.where(y2.std(axis=0) > 0, y2.std(axis=0), 1.0)
         scaled = ((y2 - self.y_mean_) / self.y_scale_).astype("float32")
-        return scaled, Head(self.n_outputs_, "linear", 0, 0, 0.0), "mean_squared_error"
+        return scaled, self.n_outputs_, "linear", "mean_squared_error"
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted targets, shape (N,) or (N, n_outputs)."""
