@@ -53,13 +53,13 @@ def _corrupt(
     pixels = images / 255.0 + rng.normal(0.0, _PIXEL_NOISE, images.shape)
     rows = rng.integers(0, h - _PATCH + 1, n)
     cols = rng.integers(0, w - _PATCH + 1, n)
-    levels = rng.random(n)
+    levels = np.asarray(rng.random(n))
     for i in range(n):
         pixels[i, rows[i] : rows[i] + _PATCH, cols[i] : cols[i] + _PATCH] = levels[i]
     noisy_images = np.round(np.clip(pixels, 0.0, 1.0) * 255).astype(np.uint8)
 
     starts = rng.integers(0, N_SAMPLES - lengths + 1)
-    snr = rng.uniform(*_SNR_DB, n)
+    snr = np.asarray(rng.uniform(*_SNR_DB, n))
     noise = rng.standard_normal((n, N_SAMPLES), dtype=np.float32)
     audio = np.empty_like(clips)
     for i in range(n):

@@ -58,7 +58,7 @@ def clear_data_home(data_home: str | os.PathLike[str] | None = None) -> None:
 
 
 def _data_file(name: str) -> Any:
-    return resources.files("mmsk.datasets").joinpath("data", name)
+    return resources.files("mmsk.datasets") / "data" / name
 
 
 def load_arrays(name: str) -> dict[str, np.ndarray]:
@@ -74,7 +74,7 @@ def data_version(name: str) -> str:
 
 def load_descr(name: str) -> str:
     """Text of the bundled ``descr/<name>``."""
-    return resources.files("mmsk.datasets").joinpath("descr", name).read_text(encoding="utf-8")
+    return (resources.files("mmsk.datasets") / "descr" / name).read_text(encoding="utf-8")
 
 
 def extract(folder: Path, write: Callable[[Path], None]) -> Path:
@@ -91,12 +91,12 @@ def extract(folder: Path, write: Callable[[Path], None]) -> Path:
     try:
         write(tmp)
         (tmp / _DONE).write_text("")
-        if folder.exists():  # left over from a different, interrupted layout
-            shutil.rmtree(folder, ignore_errors=True)
+        if folder.exists() and not (folder / _DONE).exists():
+            shutil.rmtree(folder)  # not made by this function (which renames whole folders)
         try:
             tmp.rename(folder)
         except OSError:
-            if not (folder / _DONE).exists():  # another process won the race: use theirs
+            if not (folder / _DONE).exists():  # unless another process won the race
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -123,7 +123,8 @@ def frame_or_arrays(
         data = pd.DataFrame(
             {
                 # text keeps pandas' string dtype; arrays and paths are object cells
-                k: pd.Series(v) if isinstance(v, np.ndarray) and v.dtype.kind == "U"
+                k: pd.Series(v)
+                if isinstance(v, np.ndarray) and v.dtype.kind == "U"
                 else pd.Series(list(v), dtype=object)
                 for k, v in columns.items()
             }

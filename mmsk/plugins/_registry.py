@@ -85,7 +85,7 @@ def autoload_disabled() -> bool:
 
 def _path_state() -> tuple:
     """sys.path with each folder's mtime: it changes when a distribution is installed."""
-    state = []
+    state: list[tuple[str, int | None]] = []
     for entry in sys.path:
         try:
             state.append((entry, os.stat(entry or ".").st_mtime_ns))

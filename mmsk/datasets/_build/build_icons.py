@@ -148,10 +148,11 @@ def main() -> None:
             "target_names": np.array(CONTEXTS),
         },
     )
-    counts = dict(zip(CONTEXTS, np.bincount(target, minlength=len(CONTEXTS)).tolist(),
-                      strict=True))  # fmt: skip
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB): {len(keep)} icons "
-          f"of {len(icons)} found; per context {counts}")  # fmt: skip
+    per_context = np.bincount(target, minlength=len(CONTEXTS)).tolist()
+    counts = dict(zip(CONTEXTS, per_context, strict=True))
+    size = args.out.stat().st_size / 1e6
+    print(f"wrote {args.out} ({size:.2f} MB): {len(keep)} icons of {len(icons)} found; "
+          f"per context {counts}")
 
 
 if __name__ == "__main__":
