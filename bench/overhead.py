@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -54,6 +53,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import numpy as np
 import pandas as pd
+from _common import load_warning, versions  # bench/ is sys.path[0]
 
 N_CLASSES = 3
 IMAGE_SIDE = 32
@@ -226,31 +226,6 @@ def table(
             f"{v:>10.{digits}f}{v / b:>8.2f}" for v, b in zip(values, base, strict=True)
         )
         print(f"{label:<64}{cells}")
-
-
-def load_warning() -> str:
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    if load > 0.5:
-        return (
-            f"WARNING: load average {load:.1f} before the run: other processes are using "
-            "the CPUs, timings are noisy"
-        )
-    return f"load average {load:.1f} before the run"
-
-
-def versions() -> str:
-    import keras
-    import sklearn
-    import tensorflow as tf
-
-    import mmsk
-
-    return (
-        f"python {platform.python_version()}, mmsk {mmsk.__version__}, "
-        f"tensorflow {tf.__version__}, keras {keras.__version__}, "
-        f"scikit-learn {sklearn.__version__}, numpy {np.__version__}; "
-        f"{os.cpu_count()} CPU cores"
-    )
 
 
 # --------------------------------------------------------------------------- main

@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -55,6 +54,7 @@ os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import numpy as np
+from _common import load_warning, versions  # bench/ is sys.path[0]
 from PIL import Image
 
 IMAGE_SIZE = (64, 64)
@@ -296,33 +296,6 @@ def print_table(
         f"by CPU time {cpu_ratio:.2f}"
     )
     return wall_ratio, cpu_ratio
-
-
-def load_warning() -> str:
-    """The 1-minute load average, with a warning when other processes use the CPUs."""
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    if load > 0.5:
-        return (
-            f"WARNING: load average {load:.1f} before the run: other processes are using "
-            "the CPUs, timings are noisy"
-        )
-    return f"load average {load:.1f} before the run"
-
-
-def versions() -> str:
-    import keras
-    import PIL
-    import sklearn
-    import tensorflow as tf
-
-    import mmsk
-
-    return (
-        f"python {platform.python_version()}, mmsk {getattr(mmsk, '__version__', '?')}, "
-        f"tensorflow {tf.__version__}, keras {keras.__version__}, "
-        f"scikit-learn {sklearn.__version__}, pillow {PIL.__version__}, "
-        f"numpy {np.__version__}; {os.cpu_count()} CPU cores"
-    )
 
 
 # --------------------------------------------------------------------------- main

@@ -30,11 +30,11 @@ import argparse
 import io
 import subprocess
 import wave
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from _npz import save_npz  # this folder is sys.path[0] when run as a script
 from scipy.signal import resample_poly
 from sklearn.datasets import load_digits
 
@@ -86,19 +86,6 @@ def mu_law(x: np.ndarray, mu: int = 255) -> np.ndarray:
     """[-1, 1] floats -> uint8 mu-law codes (decoded by ``mmsk.datasets._av_digits``)."""
     y = np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu)
     return np.clip(np.round((y + 1) / 2 * mu), 0, mu).astype(np.uint8)
-
-
-def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Like ``np.savez_compressed`` but LZMA-compressed (``np.load`` reads it as usual)."""
-    tmp = path.with_suffix(".tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_LZMA) as zf:
-        for name, arr in arrays.items():
-            buf = io.BytesIO()
-            np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=(2024, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_LZMA
-            zf.writestr(info, buf.getvalue())
-    tmp.replace(path)
 
 
 def main() -> None:

@@ -38,11 +38,11 @@ import io
 import os
 import re
 import subprocess
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from _npz import save_npz  # this folder is sys.path[0] when run as a script
 from PIL import Image
 
 SEED = 20240605
@@ -92,19 +92,6 @@ def words(name: str) -> str:
     return re.sub(r"[-_.+\s]+", " ", name).strip()
 
 
-def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Like ``np.savez_compressed`` but LZMA-compressed (``np.load`` reads it as usual)."""
-    tmp = path.with_suffix(".tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_LZMA) as zf:
-        for name, arr in arrays.items():
-            buf = io.BytesIO()
-            np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=(2024, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_LZMA
-            zf.writestr(info, buf.getvalue())
-    tmp.replace(path)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT)
@@ -151,8 +138,10 @@ def main() -> None:
     per_context = np.bincount(target, minlength=len(CONTEXTS)).tolist()
     counts = dict(zip(CONTEXTS, per_context, strict=True))
     size = args.out.stat().st_size / 1e6
-    print(f"wrote {args.out} ({size:.2f} MB): {len(keep)} icons of {len(icons)} found; "
-          f"per context {counts}")
+    print(
+        f"wrote {args.out} ({size:.2f} MB): {len(keep)} icons of {len(icons)} found; "
+        f"per context {counts}"
+    )
 
 
 if __name__ == "__main__":
