@@ -78,8 +78,13 @@ def check_not_empty(column: Column, what: str) -> None:
 
 
 def default_workers() -> int:
-    """Threads used to decode files: a few per core, as decoding waits on I/O."""
-    return min(32, (os.cpu_count() or 1) * 4)
+    """Threads used to decode files: one per core plus two to cover waits on I/O.
+
+    Decoding local files is CPU-bound; more threads than that only add switching
+    (measured: 300 PNG/JPEG files on 2 cores, 8 threads 0.35 s, 4 threads 0.30 s).
+    Pass ``n_jobs`` for slow network storage.
+    """
+    return min(32, (os.cpu_count() or 1) + 2)
 
 
 def parallel_map(

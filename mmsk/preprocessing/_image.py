@@ -62,7 +62,7 @@ class ImagePreprocessor(  # type: ignore[call-arg]
         Centre-crop to the output's aspect ratio before resizing, instead of
         stretching.
     n_jobs : int or None, default=None
-        Decoding threads; None uses four per CPU core (at most 32).
+        Decoding threads; None uses the number of CPU cores plus two (at most 32).
 
     Attributes
     ----------
