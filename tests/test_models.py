@@ -159,9 +159,24 @@ def test_modality_batch_input(toy):
 
 def test_same_random_state_same_predictions(toy):
     X, y = toy
+    np.random.seed(123)  # noqa: NPY002
+    expected_next = np.random.random()  # noqa: NPY002
+    np.random.seed(123)  # noqa: NPY002
     a = mmsk.MultimodalClassifier(**fast(epochs=3, fusion="attention")).fit(X, y)
+    assert np.random.random() == expected_next  # noqa: NPY002  (the user's state is untouched)
     b = mmsk.MultimodalClassifier(**fast(epochs=3, fusion="attention")).fit(X, y)
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+def test_large_inputs_go_through_model_predict_with_the_same_results():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2500, 3))
+    y = (X[:, 0] > 0).astype(int)
+    clf = mmsk.MultimodalClassifier(epochs=1, random_state=0).fit(X[:100], y[:100])
+    big = clf.predict_proba(X)  # > 2,048 rows: Model.predict in batches
+    small = np.vstack([clf.predict_proba(X[i : i + 500]) for i in range(0, 2500, 500)])
+    np.testing.assert_allclose(big, small, rtol=1e-5, atol=1e-6)
+    assert clf.transform(X).shape[0] == 2500
 
 
 def test_clone_and_joblib_round_trip(fitted, toy, tmp_path):

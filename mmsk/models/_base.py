@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import random
 import tempfile
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from numbers import Integral, Real
 from typing import Any
 
@@ -60,6 +63,20 @@ def _embedding_model(model: Any) -> Any:
         embedder = keras.Model(model.inputs, model.get_layer(FUSED).output)
         _EMBEDDERS[model] = embedder
     return embedder
+
+
+@contextmanager
+def _seeded(keras: Any, seed: int) -> Iterator[None]:
+    """Seed Keras, TensorFlow, NumPy and ``random`` for a fit; restore the user's
+    NumPy and ``random`` global state afterwards (Keras draws from them while it
+    builds and trains, so they stay seeded until the fit ends)."""
+    np_state, py_state = np.random.get_state(), random.getstate()  # noqa: NPY002
+    keras.utils.set_random_seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(np_state)  # noqa: NPY002
+        random.setstate(py_state)
 
 
 def _import_named_components(state: dict[str, Any]) -> None:
@@ -243,17 +260,17 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
         self.modalities_ = list(batch.keys())
         seed = self._seed()
         keras = _backend.keras()
-        keras.utils.set_random_seed(seed)
-        fusion = make_component("fusion", self.fusion, Fusion)
-        encoders = resolve_encoders(self.encoders, self.specs_)
-        head = Head(n_outputs, activation, self.head_units, self.head_layers, self.dropout)
-        model = build_model(self.specs_, encoders, fusion, head, self.modality_dropout, seed)
-        optimizer = keras.optimizers.get(
-            {"class_name": self.optimizer, "config": {"learning_rate": self.learning_rate}}
-        )
-        model.compile(optimizer=optimizer, loss=loss)
-        self.model_ = model
-        self._train(batch, y_enc, sample_weight, seed, fit_params)
+        with _seeded(keras, seed):
+            fusion = make_component("fusion", self.fusion, Fusion)
+            encoders = resolve_encoders(self.encoders, self.specs_)
+            head = Head(n_outputs, activation, self.head_units, self.head_layers, self.dropout)
+            model = build_model(self.specs_, encoders, fusion, head, self.modality_dropout, seed)
+            optimizer = keras.optimizers.get(
+                {"class_name": self.optimizer, "config": {"learning_rate": self.learning_rate}}
+            )
+            model.compile(optimizer=optimizer, loss=loss)
+            self.model_ = model
+            self._train(batch, y_enc, sample_weight, seed, fit_params)
         return self
 
     def _class_sample_weight(self, y: np.ndarray, sample_weight: Any) -> Any:
