@@ -321,3 +321,21 @@ def test_colliding_names_are_an_error_naming_both_distributions(colliding_dir, m
     with pytest.raises(PluginError, match="mmsk-colliding-plugin"):
         classifier(encoders={"image": "keras_app"}).fit(X, y)
     assert load("encoder", "vit").__name__ == "ViTEncoder"  # other names are unaffected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", PLUGINS)
+def test_plugin_packages_own_test_suites_pass(name, plugin_dir):
+    """Each plugin's own tests (its fast ones) pass against this mmsk, as installed."""
+    env = {k: v for k, v in os.environ.items() if k != "MMSK_DISABLE_PLUGIN_AUTOLOAD"}
+    env["PYTHONPATH"] = os.pathsep.join([str(plugin_dir), env.get("PYTHONPATH", "")])
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-m", "not slow", "-p", "no:cacheprovider"],
+        cwd=ROOT / "plugins" / name,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout
