@@ -111,6 +111,7 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
         "early_stopping": ["boolean"],
         "patience": [Interval(Integral, 1, None, closed="left")],
         "callbacks": [list, None],
+        "checkpoint_dir": [str, os.PathLike, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -134,6 +135,7 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
         early_stopping: bool = False,
         patience: int = 3,
         callbacks: list[Any] | None = None,
+        checkpoint_dir: str | os.PathLike | None = None,
         random_state: Any = None,
         verbose: int = 0,
     ) -> None:
@@ -153,6 +155,7 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
         self.early_stopping = early_stopping
         self.patience = patience
         self.callbacks = callbacks
+        self.checkpoint_dir = checkpoint_dir
         self.random_state = random_state
         self.verbose = verbose
 
@@ -279,6 +282,10 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
     def _train(self, batch: ModalityBatch, y: np.ndarray, sw: Any, seed: int, kw: dict) -> None:
         keras = _backend.keras()
         callbacks = list(self.callbacks or [])
+        if self.checkpoint_dir is not None:
+            # First, so the epoch is saved before any user callback runs.
+            backup = keras.callbacks.BackupAndRestore(backup_dir=os.fspath(self.checkpoint_dir))
+            callbacks.insert(0, backup)
         validation = None
         rows = np.arange(len(batch))
         if self.validation_split:

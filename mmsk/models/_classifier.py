@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -58,6 +59,11 @@ class MultimodalClassifier(ClassifierMixin, BaseMultimodal):
         Stop when the (validation) loss stops improving; keep the best weights.
     patience : int, default=3
     callbacks : list of keras.callbacks.Callback, optional
+    checkpoint_dir : str or path-like, optional
+        Save the training state there after every epoch
+        (``keras.callbacks.BackupAndRestore``); a ``fit`` that was killed
+        resumes from its last finished epoch when run again with the same
+        settings and data.  The folder is emptied when a fit completes.
     class_weight : dict, "balanced" or None, default=None
         Weights of classes in the loss.
     random_state : int, RandomState or None, default=None
@@ -117,6 +123,7 @@ class MultimodalClassifier(ClassifierMixin, BaseMultimodal):
         early_stopping: bool = False,
         patience: int = 3,
         callbacks: list[Any] | None = None,
+        checkpoint_dir: str | os.PathLike | None = None,
         class_weight: Any = None,
         random_state: Any = None,
         verbose: int = 0,
@@ -127,7 +134,8 @@ class MultimodalClassifier(ClassifierMixin, BaseMultimodal):
             modality_dropout=modality_dropout, optimizer=optimizer,
             learning_rate=learning_rate, epochs=epochs, batch_size=batch_size,
             validation_split=validation_split, early_stopping=early_stopping,
-            patience=patience, callbacks=callbacks, random_state=random_state, verbose=verbose,
+            patience=patience, callbacks=callbacks, checkpoint_dir=checkpoint_dir,
+            random_state=random_state, verbose=verbose,
         )  # fmt: skip
         self.class_weight = class_weight
 
