@@ -28,6 +28,10 @@ _LAZY = {
     "ImagePreprocessor": "mmsk.preprocessing",
     "TextVectorizer": "mmsk.preprocessing",
     "AudioFeaturizer": "mmsk.preprocessing",
+    "KerasTunerSearchCV": "mmsk.tuning",
+    "save": "mmsk._persist",
+    "load": "mmsk._persist",
+    "export": "mmsk._export",
 }
 _SUBMODULES = {
     "testing",
@@ -38,6 +42,8 @@ _SUBMODULES = {
     "models",
     "plugins",
     "preprocessing",
+    "tuning",
+    "widgets",
 }
 
 __all__ = ["ModalityBatch", "ModalitySpec", "__version__", "infer_modalities", *_LAZY]

@@ -30,6 +30,7 @@ from mmsk.exceptions import (
     ParameterError,
 )
 from mmsk.models._build import FUSED, Head, build_model
+from mmsk.models._distribute import resolve_strategy, strategy_scope
 from mmsk.models._params import NestedComponentsMixin, make_component, resolve_encoders
 from mmsk.preprocessing import ModalityPreprocessor
 
@@ -63,6 +64,15 @@ def _embedding_model(model: Any) -> Any:
         embedder = keras.Model(model.inputs, model.get_layer(FUSED).output)
         _EMBEDDERS[model] = embedder
     return embedder
+
+
+def _monitor(value: Any) -> Any:
+    """``fit(..., monitor=True)``: a TrainingMonitor (or the callback given)."""
+    if value is True:
+        from mmsk.widgets import TrainingMonitor
+
+        return TrainingMonitor()
+    return value
 
 
 @contextmanager
@@ -112,6 +122,8 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
         "patience": [Interval(Integral, 1, None, closed="left")],
         "callbacks": [list, None],
         "checkpoint_dir": [str, os.PathLike, None],
+        "warm_start": ["boolean"],
+        "distribution": "no_validation",  # checked by resolve_strategy
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -136,6 +148,8 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
         patience: int = 3,
         callbacks: list[Any] | None = None,
         checkpoint_dir: str | os.PathLike | None = None,
+        warm_start: bool = False,
+        distribution: Any = None,
         random_state: Any = None,
         verbose: int = 0,
     ) -> None:
@@ -156,6 +170,8 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
         self.patience = patience
         self.callbacks = callbacks
         self.checkpoint_dir = checkpoint_dir
+        self.warm_start = warm_start
+        self.distribution = distribution
         self.random_state = random_state
         self.verbose = verbose
 
@@ -234,54 +250,109 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
         sample_weight : array-like of shape (N,), optional
             Per-row weights of the loss.
         **fit_params
-            Passed on to ``keras.Model.fit`` (for example ``steps_per_epoch``);
-            validation data comes from ``validation_split``.
+            Passed on to ``keras.Model.fit`` (for example ``steps_per_epoch`` or
+            extra ``callbacks``); validation data comes from ``validation_split``.
+            ``monitor=True`` adds a :class:`mmsk.widgets.TrainingMonitor` (a live
+            plot in Jupyter, a text bar elsewhere).
+
+        With ``warm_start=True`` a fitted estimator keeps its model and
+        preprocessing and trains on from epoch ``n_epochs_`` until ``epochs``
+        in total (the meaning of Keras' ``initial_epoch``).
 
         Returns
         -------
         self
         """
         self._validate_params()
+        monitor = fit_params.pop("monitor", None)
+        if monitor:
+            fit_params["callbacks"] = [*fit_params.get("callbacks", []), _monitor(monitor)]
+        strategy = resolve_strategy(self.distribution)  # before TensorFlow runs anything
+        if self.warm_start and hasattr(self, "model_"):
+            return self._continue(X, y, sample_weight, fit_params)
+        batch, y_enc, sample_weight, (n_outputs, activation, loss) = self._prepare(
+            X, y, sample_weight
+        )
+        seed = self._seed()
+        keras = _backend.keras()
+        with _seeded(keras, seed):
+            with strategy_scope(strategy):
+                self.model_ = self._build(n_outputs, activation, loss, seed)
+            self.history_, self.n_epochs_ = {}, 0
+            self._train(batch, y_enc, sample_weight, seed, fit_params)
+        return self
+
+    def _prepare(
+        self, X: Any, y: Any, sample_weight: Any
+    ) -> tuple[ModalityBatch, np.ndarray, Any, tuple[int, str, str]]:
+        """Fit the preprocessing and target encoding; return the training data."""
         if y is None:
             raise InputError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None"
             )
         batch = self._to_batch(X, fit=True)
-        y = np.asarray(y) if not hasattr(y, "iloc") else y.to_numpy()
-        if len(y) != len(batch):
-            raise InputError(
-                f"X has {len(batch)} rows but y has {len(y)}; expected one target per row"
-            )
-        if sample_weight is not None:
-            try:
-                sample_weight = _check_sample_weight(sample_weight, batch, dtype=np.float32)
-            except ValueError as exc:
-                raise InputError(f"sample_weight: {exc}") from exc
+        y = self._check_y(y, len(batch))
+        sample_weight = self._check_sample_weight(sample_weight, batch)
         y_enc, n_outputs, activation, loss = self._encode_target(y)
         sample_weight = self._class_sample_weight(y, sample_weight)
         self.specs_ = batch.specs
         self.modalities_ = list(batch.keys())
-        seed = self._seed()
-        keras = _backend.keras()
-        with _seeded(keras, seed):
-            fusion = make_component("fusion", self.fusion, Fusion)
-            encoders = resolve_encoders(self.encoders, self.specs_)
-            head = Head(n_outputs, activation, self.head_units, self.head_layers, self.dropout)
-            model = build_model(self.specs_, encoders, fusion, head, self.modality_dropout, seed)
-            optimizer = keras.optimizers.get(
-                {"class_name": self.optimizer, "config": {"learning_rate": self.learning_rate}}
+        return batch, y_enc, sample_weight, (n_outputs, activation, loss)
+
+    @staticmethod
+    def _check_y(y: Any, n_rows: int) -> np.ndarray:
+        y = np.asarray(y) if not hasattr(y, "iloc") else y.to_numpy()
+        if len(y) != n_rows:
+            raise InputError(
+                f"X has {n_rows} rows but y has {len(y)}; expected one target per row"
             )
-            model.compile(optimizer=optimizer, loss=loss)
-            self.model_ = model
-            self._train(batch, y_enc, sample_weight, seed, fit_params)
+        return y
+
+    @staticmethod
+    def _check_sample_weight(sample_weight: Any, batch: ModalityBatch) -> Any:
+        if sample_weight is None:
+            return None
+        try:
+            return _check_sample_weight(sample_weight, batch, dtype=np.float32)
+        except ValueError as exc:
+            raise InputError(f"sample_weight: {exc}") from exc
+
+    def _build(self, n_outputs: int, activation: str, loss: str, seed: int) -> Any:
+        """Build and compile the Keras model for ``specs_`` (call under ``_seeded``)."""
+        keras = _backend.keras()
+        fusion = make_component("fusion", self.fusion, Fusion)
+        encoders = resolve_encoders(self.encoders, self.specs_)
+        head = Head(n_outputs, activation, self.head_units, self.head_layers, self.dropout)
+        model = build_model(self.specs_, encoders, fusion, head, self.modality_dropout, seed)
+        optimizer = keras.optimizers.get(
+            {"class_name": self.optimizer, "config": {"learning_rate": self.learning_rate}}
+        )
+        model.compile(optimizer=optimizer, loss=loss)
+        return model
+
+    def _continue(self, X: Any, y: Any, sample_weight: Any, fit_params: dict) -> Any:
+        """``warm_start``: train the fitted model on from epoch ``n_epochs_`` to ``epochs``."""
+        batch = self._to_batch(X, fit=False)  # the fitted preprocessing is kept
+        self._check_batch(batch)
+        y_enc = self._encode_known_target(self._check_y(y, len(batch)))
+        sample_weight = self._check_sample_weight(sample_weight, batch)
+        sample_weight = self._class_sample_weight(np.asarray(y), sample_weight)
+        if self.epochs > self.n_epochs_:
+            seed = self._seed()
+            with _seeded(_backend.keras(), seed):
+                self._train(batch, y_enc, sample_weight, seed, fit_params)
         return self
+
+    def _encode_known_target(self, y: np.ndarray) -> np.ndarray:
+        """Encode ``y`` with the encoding learned in the first fit."""
+        raise NotImplementedError
 
     def _class_sample_weight(self, y: np.ndarray, sample_weight: Any) -> Any:
         return sample_weight
 
     def _train(self, batch: ModalityBatch, y: np.ndarray, sw: Any, seed: int, kw: dict) -> None:
         keras = _backend.keras()
-        callbacks = list(self.callbacks or [])
+        callbacks = [*(self.callbacks or []), *kw.pop("callbacks", [])]
         if self.checkpoint_dir is not None:
             # First, so the epoch is saved before any user callback runs.
             backup = keras.callbacks.BackupAndRestore(backup_dir=os.fspath(self.checkpoint_dir))
@@ -309,8 +380,8 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
             history = self.model_.fit(
                 batch.to_inputs(self.modalities_), y[rows],
                 sample_weight=None if sw is None else sw[rows], validation_data=validation,
-                epochs=self.epochs, batch_size=self.batch_size, verbose=self.verbose,
-                callbacks=callbacks, shuffle=True, **kw,
+                epochs=self.epochs, initial_epoch=self.n_epochs_, batch_size=self.batch_size,
+                verbose=self.verbose, callbacks=callbacks, shuffle=True, **kw,
             )  # fmt: skip
         except MmskError:
             raise
@@ -320,8 +391,9 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
                 f"{ {k: (s.kind, s.shape) for k, s in self.specs_.items()} }: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
-        self.history_ = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-        self.n_epochs_ = len(history.epoch)
+        for key, values in history.history.items():
+            self.history_.setdefault(key, []).extend(float(v) for v in values)
+        self.n_epochs_ += len(history.epoch)
 
     def _stratify(self) -> bool:
         return False
@@ -377,6 +449,24 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
                     fh.write(saved["keras_bytes"])
                 state = {**state, "model_": keras.saving.load_model(path, safe_mode=True)}
         super().__setstate__(state)
+
+    def export(self, path: str | os.PathLike, **kwargs: Any) -> Any:
+        """Write a serving artifact that loads and runs without mmsk.
+
+        See :func:`mmsk.export` for the format and the keyword arguments.
+        """
+        from mmsk._export import export
+
+        return export(self, path, **kwargs)
+
+    def to_hypermodel(self, search_space: dict[str, Any], X: Any, y: Any) -> Any:
+        """A ``keras_tuner.HyperModel`` that builds this estimator's model per trial.
+
+        See :func:`mmsk.tuning.to_hypermodel`.
+        """
+        from mmsk.tuning import to_hypermodel
+
+        return to_hypermodel(self, search_space, X, y)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

@@ -64,6 +64,14 @@ class MultimodalClassifier(ClassifierMixin, BaseMultimodal):
         (``keras.callbacks.BackupAndRestore``); a ``fit`` that was killed
         resumes from its last finished epoch when run again with the same
         settings and data.  The folder is emptied when a fit completes.
+    warm_start : bool, default=False
+        When fitted already, ``fit`` keeps the model and preprocessing and
+        trains on from epoch ``n_epochs_`` until ``epochs`` in total (Keras'
+        ``initial_epoch``); Hyperband uses this to continue short trials.
+    distribution : None, "mirrored", "multi_worker" or tf.distribute.Strategy
+        Build and train the model under this ``tf.distribute`` strategy;
+        ``"multi_worker"`` reads the cluster from ``TF_CONFIG``
+        (docs/scale-out.md).
     class_weight : dict, "balanced" or None, default=None
         Weights of classes in the loss.
     random_state : int, RandomState or None, default=None
@@ -124,6 +132,8 @@ class MultimodalClassifier(ClassifierMixin, BaseMultimodal):
         patience: int = 3,
         callbacks: list[Any] | None = None,
         checkpoint_dir: str | os.PathLike | None = None,
+        warm_start: bool = False,
+        distribution: Any = None,
         class_weight: Any = None,
         random_state: Any = None,
         verbose: int = 0,
@@ -135,7 +145,8 @@ class MultimodalClassifier(ClassifierMixin, BaseMultimodal):
             learning_rate=learning_rate, epochs=epochs, batch_size=batch_size,
             validation_split=validation_split, early_stopping=early_stopping,
             patience=patience, callbacks=callbacks, checkpoint_dir=checkpoint_dir,
-            random_state=random_state, verbose=verbose,
+            warm_start=warm_start, distribution=distribution, random_state=random_state,
+            verbose=verbose,
         )  # fmt: skip
         self.class_weight = class_weight
 
@@ -162,6 +173,25 @@ class MultimodalClassifier(ClassifierMixin, BaseMultimodal):
         self.target_type_ = "multiclass"
         n = len(self.classes_)
         return codes.astype("int32"), n, "softmax", "sparse_categorical_crossentropy"
+
+    def _encode_known_target(self, y: Any) -> np.ndarray:
+        if self.target_type_ == "multilabel":
+            y = np.asarray(y)
+            if y.ndim != 2 or y.shape[1] != len(self.classes_):
+                raise InputError(
+                    f"y has shape {y.shape}; expected a label indicator matrix with "
+                    f"{len(self.classes_)} columns as seen in fit"
+                )
+            return y.astype("float32")
+        y = column_or_1d(y, warn=True)
+        unseen = np.setdiff1d(np.unique(y), self.classes_)
+        if len(unseen):
+            raise InputError(
+                f"y has labels {unseen[:10].tolist()} not seen in fit; expected labels "
+                f"among {self.classes_.tolist()}"
+            )
+        codes = self._label_encoder.transform(y)
+        return codes.astype("float32" if self.target_type_ == "binary" else "int32")
 
     def _class_sample_weight(self, y: np.ndarray, sample_weight: Any) -> Any:
         if self.class_weight is None:

@@ -43,6 +43,16 @@ class MultimodalRegressor(RegressorMixin, BaseMultimodal):
         scaled = ((y2 - self.y_mean_) / self.y_scale_).astype("float32")
         return scaled, self.n_outputs_, "linear", "mean_squared_error"
 
+    def _encode_known_target(self, y: Any) -> np.ndarray:
+        try:
+            y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        except ValueError as exc:
+            raise InputError(f"y: {exc}; expected finite numbers") from exc
+        y2 = y.reshape(len(y), -1)
+        if y2.shape[1] != self.n_outputs_:
+            raise InputError(f"y has {y2.shape[1]} outputs; expected {self.n_outputs_} as in fit")
+        return ((y2 - self.y_mean_) / self.y_scale_).astype("float32")
+
     def predict(self, X: Any) -> np.ndarray:
         """Predicted targets, shape (N,) or (N, n_outputs)."""
         out = self._forward(X).astype(np.float64) * self.y_scale_ + self.y_mean_
