@@ -1,0 +1,149 @@
+"""``estimator.to_hypermodel``: an mmsk estimator as a Keras Tuner HyperModel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sklearn.base import clone
+
+from mmsk.exceptions import ParameterError
+from mmsk.tuning._space import SearchSpace
+
+_CLASS: list[type] = []
+
+
+def to_hypermodel(estimator: Any, search_space: dict[str, Any], X: Any, y: Any) -> Any:
+    """A ``keras_tuner.HyperModel`` building ``estimator``'s Keras model per trial.
+
+    For users who drive Keras Tuner directly.  ``X`` and ``y`` are the
+    training data: the hypermodel fits mmsk's preprocessing and target
+    encoding on them (once per preprocessing setting) so that ``build(hp)``
+    knows the model's inputs.  ``tuner.search`` then takes raw data, like
+    the estimator: ``tuner.search(X, y, validation_data=(X_val, y_val),
+    epochs=5)`` (``tuner.search(epochs=5)`` trains on ``X``, ``y``).
+
+    Parameters
+    ----------
+    estimator : MultimodalClassifier or MultimodalRegressor
+        Settings not in the search space are taken from it.
+    search_space : dict
+        As for :class:`~mmsk.tuning.KerasTunerSearchCV`: ``set_params`` names
+        of the estimator (e.g. ``"fusion"``, ``"learning_rate"``,
+        ``"preprocessor__text__max_tokens"``) mapped to declarations.
+    X, y
+        Training data, as the estimator's ``fit`` takes them.
+
+    Returns
+    -------
+    keras_tuner.HyperModel
+        With ``estimator(hp)``, which returns the estimator configured with a
+        trial's settings (unfitted), e.g. to refit the best on all data.
+
+    Examples
+    --------
+    >>> import numpy as np, keras_tuner as kt
+    >>> from mmsk import MultimodalClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(40, 3)); y = (X[:, 0] > 0).astype(int)
+    >>> hm = MultimodalClassifier(random_state=0).to_hypermodel(
+    ...     {"head_units": [8, 16]}, X, y)
+    >>> model = hm.build(kt.HyperParameters())
+    >>> model.output_shape
+    (None, 1)
+    """
+    if not _CLASS:
+        _CLASS.append(_define())
+    return _CLASS[0](estimator, search_space, X, y)
+
+
+def _define() -> type:
+    import keras_tuner as kt
+
+    from mmsk import _backend
+    from mmsk.models._base import _seeded
+
+    class MmskHyperModel(kt.HyperModel):
+        """See :func:`mmsk.tuning.to_hypermodel`."""
+
+        def __init__(self, estimator: Any, search_space: dict[str, Any], X: Any, y: Any):
+            if not hasattr(estimator, "_build"):
+                raise ParameterError(
+                    "to_hypermodel needs an mmsk estimator (MultimodalClassifier or "
+                    f"MultimodalRegressor). Received: {type(estimator).__name__}"
+                )
+            super().__init__(name=type(estimator).__name__, tunable=True)
+            self.space = SearchSpace(search_space)
+            self.space.check(set(estimator.get_params(deep=True)))
+            self.base, self.X, self.y = estimator, X, y
+            self._prepared: dict[str, tuple] = {}
+            self._built: dict[int, Any] = {}  # id(model) -> its estimator
+
+        def estimator(self, hp: Any) -> Any:
+            """The estimator with the settings of ``hp`` (unfitted)."""
+            self.space.register(hp)
+            return clone(self.base).set_params(**self.space.params(hp))
+
+        def declare_hyperparameters(self, hp: Any) -> None:
+            self.space.register(hp)
+
+        def build(self, hp: Any) -> Any:
+            est = self.estimator(hp)
+            prepared = self._prepare(est)
+            seed = est._seed()
+            with _seeded(_backend.keras(), seed):
+                model = est._build(*prepared[2], seed)
+            self._built = {id(model): est}  # only the latest model is trained
+            return model
+
+        def _prepare(self, est: Any) -> tuple:
+            """Fit preprocessing and target encoding (cached per preprocessing setting)."""
+            from joblib import hash as joblib_hash
+
+            key = joblib_hash((est.preprocessor, est.modalities))
+            if key not in self._prepared:
+                batch, y_enc, _, head = est._prepare(self.X, self.y, None)
+                self._prepared[key] = (batch, y_enc, head, est)
+            batch, y_enc, head, fitted = self._prepared[key]
+            for name, value in vars(fitted).items():  # the learned state, shared
+                if name.endswith("_") and not name.startswith("__") and name != "model_":
+                    setattr(est, name, value)
+            for name in ("_label_encoder",):
+                if hasattr(fitted, name):
+                    setattr(est, name, getattr(fitted, name))
+            return self._prepared[key]
+
+        def fit(self, hp: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
+            est = self._built.get(id(model))
+            if est is None:
+                est = self.estimator(hp)
+                self._prepare(est)
+            batch, y_enc = self._prepared_for(est)
+            if args:
+                x_raw, y_raw = [*args, None][:2]
+                batch, y_enc = self._convert(est, x_raw, y_raw)
+            for key in ("x", "y"):
+                if key in kwargs:
+                    raise ParameterError(
+                        "pass training data to tuner.search positionally: tuner.search(X, y, ...)"
+                    )
+            validation = kwargs.pop("validation_data", None)
+            if validation is not None:
+                v_batch, v_y = self._convert(est, validation[0], validation[1])
+                kwargs["validation_data"] = (v_batch.to_inputs(est.modalities_), v_y)
+            kwargs.setdefault("batch_size", est.batch_size)
+            kwargs.setdefault("epochs", est.epochs)
+            kwargs.setdefault("verbose", 0)
+            est.model_ = model
+            return model.fit(batch.to_inputs(est.modalities_), y_enc, **kwargs)
+
+        def _prepared_for(self, est: Any) -> tuple:
+            batch, y_enc, _, _ = self._prepare(est)
+            return batch, y_enc
+
+        @staticmethod
+        def _convert(est: Any, x: Any, y: Any) -> tuple:
+            batch = est._to_batch(x, fit=False)
+            est._check_batch(batch)
+            return batch, est._encode_known_target(est._check_y(y, len(batch)))
+
+    return MmskHyperModel
