@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import random
 import tempfile
@@ -69,9 +70,7 @@ def _embedding_model(model: Any) -> Any:
 def _monitor(value: Any) -> Any:
     """``fit(..., monitor=True)``: a TrainingMonitor (or the callback given)."""
     if value is True:
-        from mmsk.widgets import TrainingMonitor
-
-        return TrainingMonitor()
+        return importlib.import_module("mmsk.widgets").TrainingMonitor()
     return value
 
 
@@ -278,7 +277,8 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
         with _seeded(keras, seed):
             with strategy_scope(strategy):
                 self.model_ = self._build(n_outputs, activation, loss, seed)
-            self.history_, self.n_epochs_ = {}, 0
+            self.history_: dict[str, list[float]] = {}
+            self.n_epochs_ = 0
             self._train(batch, y_enc, sample_weight, seed, fit_params)
         return self
 

@@ -169,6 +169,7 @@ class KerasTunerSearchCV(BaseSearchCV):
             verbose=verbose, pre_dispatch=pre_dispatch, error_score=error_score,
             return_train_score=return_train_score,
         )  # fmt: skip
+        self.estimator: Any = estimator
         self.search_space = search_space
         self.tuner = tuner
         self.objective = objective
@@ -192,7 +193,7 @@ class KerasTunerSearchCV(BaseSearchCV):
             raise ParameterError(str(exc)) from exc
         space = SearchSpace(self.search_space)
         space.check(set(self.estimator.get_params(deep=True)))
-        self._budget = None
+        self._budget: str = ""
         if self.tuner == "hyperband":
             self._budget = self._budget_param()
             if self._budget in space.names:
@@ -251,8 +252,8 @@ class KerasTunerSearchCV(BaseSearchCV):
         space = self._check_setup()
         self._space, self._metric_name = space, self._metric()
         temporary = self.directory is None
-        directory = tempfile.mkdtemp(prefix="mmsk-search-") if temporary else self.directory
-        self._where = (os.fspath(directory), self.project_name or "mmsk_search")
+        directory = os.fspath(self.directory or tempfile.mkdtemp(prefix="mmsk-search-"))
+        self._where = (directory, self.project_name or "mmsk_search")
         self._context = TrialContext(raise_errors=self.error_score == "raise")
         self._order: list[TrialRecord] = []
         self._fatal: BaseException | None = None
@@ -268,7 +269,7 @@ class KerasTunerSearchCV(BaseSearchCV):
                 shutil.rmtree(directory, ignore_errors=True)
         self._add_trial_columns()
         if hasattr(self, "best_estimator_"):
-            self.best_estimator_ = self.best_estimator_.estimator_
+            self.best_estimator_: Any = self.best_estimator_.estimator_
             if hasattr(self.best_estimator_, "feature_names_in_"):
                 self.feature_names_in_ = self.best_estimator_.feature_names_in_
         return self
