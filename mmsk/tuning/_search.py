@@ -261,7 +261,9 @@ class KerasTunerSearchCV(BaseSearchCV):
         self.estimator = _TrialFit(user, self._context)
         try:
             with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Scoring failed", category=UserWarning)
+                # Failed trials are reported by status and error, not by warnings.
+                for message in ("Scoring failed", "One or more of the test scores"):
+                    warnings.filterwarnings("ignore", message=message, category=UserWarning)
                 super().fit(X, y, **{ROWS: np.arange(_num_samples(X))}, **params)
         finally:
             self.estimator = user
@@ -300,9 +302,13 @@ class KerasTunerSearchCV(BaseSearchCV):
             self._replay(tuner, evaluate, callbacks)  # trials a killed run finished
         try:
             tuner.search(evaluate)
-        except FatalError as exc:
+        except FatalError:
             if self._fatal is not None:
                 raise self._fatal from None
+            raise
+        except RuntimeError as exc:  # Keras Tuner's limit on failures in a row
+            if not str(exc).startswith("Number of consecutive failures"):
+                raise
             failed = [r for r in self.trials_ if r.status == "FAILED"]
             last = failed[-1].error if failed else str(exc)
             raise SearchError(
