@@ -1,0 +1,348 @@
+"""TrainingMonitor: progress bars and a live plot of a Keras fit (a text bar outside Jupyter).
+
+Importing this module imports Keras (the class derives from
+``keras.callbacks.Callback``); ``mmsk.widgets`` imports it on first access to
+``TrainingMonitor``, so ``import mmsk.widgets`` alone stays free of TensorFlow.
+"""
+
+from __future__ import annotations
+
+import time
+from numbers import Real
+from typing import Any, TextIO
+
+import ipywidgets as w
+
+from mmsk import _backend
+from mmsk.exceptions import ParameterError
+from mmsk.widgets._common import (
+    check_mode,
+    figure_png,
+    fmt,
+    in_kernel,
+    is_tty,
+    new_figure,
+    resolve_mode,
+    show,
+    write_line,
+)
+
+_Callback: Any = _backend.keras().callbacks.Callback
+
+_BAR_WIDTH = 24
+
+
+def _restore(settings: dict[str, Any]) -> TrainingMonitor:
+    """Unpickle: a fresh monitor with the same settings (widgets do not pickle)."""
+    return TrainingMonitor(**settings)
+
+
+class TrainingMonitor(_Callback):
+    """Watch a Keras fit: a progress bar per epoch and per batch and a live plot.
+
+    In a Jupyter kernel (a notebook, JupyterLab, Voila) the monitor shows
+    ipywidgets: an epoch bar, a batch bar, a status line and a plot of the
+    loss and metrics per epoch (training and validation on the same axes),
+    redrawn after every epoch.  Elsewhere (a script, a terminal, a test run)
+    it writes a text progress bar to standard error: redrawn in place on a
+    terminal, one line per epoch when the stream is a log file.
+
+    Use it through the estimators, ``fit(X, y, monitor=True)``, or as any
+    Keras callback: ``fit(X, y, callbacks=[TrainingMonitor()])``.  It is shown
+    when training begins, or earlier where the monitor is displayed (the last
+    expression of a cell); a monitor reused for several fits (as in
+    cross-validation, where scikit-learn's ``clone`` keeps the same monitor)
+    shows each fit in turn.
+
+    Parameters
+    ----------
+    mode : {"auto", "widget", "text"}, default="auto"
+        ``"auto"`` shows widgets in a Jupyter kernel and text elsewhere.
+        ``"widget"`` updates the widgets (and displays them in a kernel) with
+        no text; ``"text"`` writes the text bar only.
+    plot : bool, default=True
+        Draw the plot of loss/metrics per epoch (widget mode; needs matplotlib).
+    min_interval : float, default=0.1
+        Seconds between two redraws of the batch bar (the last batch of an
+        epoch is always drawn), so fast batches do not flood the notebook.
+    stream : file-like, optional
+        Where the text bar goes; standard error when None.
+
+    Attributes
+    ----------
+    epoch_bar : ipywidgets.IntProgress
+        Epochs finished out of ``epochs`` (starts at ``initial_epoch``).
+    batch_bar : ipywidgets.IntProgress
+        Batches finished in the current epoch.
+    status : ipywidgets.HTML
+        "Epoch e/E · batch b/B · loss ..." and the time taken.
+    plot_image : ipywidgets.Image
+        The plot as PNG, redrawn after each epoch.
+    figure : matplotlib.figure.Figure or None
+        The figure behind ``plot_image`` (None before the first epoch, in text
+        mode, or without matplotlib).
+    history : dict of str to list of float
+        Loss and metrics per epoch of the current fit, as in Keras' History.
+    epochs : list of int
+        The epoch numbers (1-based) those values belong to.
+    widget : ipywidgets.VBox
+        Everything above, as one widget.
+    n_fits : int
+        Fits watched so far.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mmsk import MultimodalRegressor
+    >>> from mmsk.widgets import TrainingMonitor
+    >>> X = np.random.default_rng(0).normal(size=(32, 3))
+    >>> monitor = TrainingMonitor(mode="widget")
+    >>> reg = MultimodalRegressor(epochs=3, batch_size=8, random_state=0)
+    >>> reg = reg.fit(X, X.sum(axis=1), callbacks=[monitor])
+    >>> monitor.epoch_bar.value, monitor.batch_bar.value, len(monitor.history["loss"])
+    (3, 4, 3)
+    """
+
+    mode: str
+    plot: bool
+    min_interval: float
+    stream: TextIO | None
+    history: dict[str, list[float]]
+    epochs: list[int]
+    n_fits: int
+    figure: Any
+    epoch_bar: Any
+    batch_bar: Any
+    status: Any
+    plot_image: Any
+    widget: Any
+    _shown: bool
+    _active: str
+    _epoch: int
+    _batches: int
+    _drawn: float
+    _start: float
+    _loss: float | None
+    _text_open: bool
+
+    def __init__(
+        self,
+        mode: str = "auto",
+        *,
+        plot: bool = True,
+        min_interval: float = 0.1,
+        stream: TextIO | None = None,
+    ) -> None:
+        super().__init__()
+        self.mode = check_mode(mode)
+        if not isinstance(min_interval, Real) or min_interval < 0:
+            raise ParameterError(
+                "Expected a non-negative number of seconds. "
+                f"Received: min_interval={min_interval!r}"
+            )
+        self.plot = bool(plot)
+        self.min_interval = float(min_interval)
+        self.stream = stream
+        self.history = {}
+        self.epochs = []
+        self.n_fits = 0
+        self.figure = None
+        self._shown = False
+        self._active = resolve_mode(self.mode) if self.mode != "auto" else ""
+        self._epoch = 0
+        self._batches = 0
+        self._drawn = 0.0
+        self._start = 0.0
+        self._loss = None
+        self._text_open = False
+        self.epoch_bar = w.IntProgress(value=0, min=0, max=1, description="Epoch",
+                                       bar_style="info")  # fmt: skip
+        self.batch_bar = w.IntProgress(value=0, min=0, max=1, description="Batch")
+        self.status = w.HTML(value="waiting for fit")
+        self.plot_image = w.Image(format="png", layout=w.Layout(max_width="640px"))
+        self.widget = w.VBox(
+            [w.HBox([self.epoch_bar, self.batch_bar]), self.status, self.plot_image],
+            layout=w.Layout(border="1px solid #ddd", padding="4px"),
+        )
+        self.widget.add_class("mmsk-training-monitor")
+
+    # ---- display and copies ------------------------------------------------
+    @property
+    def active_mode(self) -> str:
+        """``"widget"`` or ``"text"``: what this monitor does (``"auto"`` resolved)."""
+        return self._active or resolve_mode(self.mode)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        self._shown = True
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def __repr__(self) -> str:
+        return f"TrainingMonitor(mode={self.mode!r})"
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> TrainingMonitor:
+        # scikit-learn's clone deep-copies the estimator's ``callbacks``; the copy
+        # is this monitor, so one display follows every fit of a search or CV.
+        return self
+
+    def __reduce__(self) -> Any:
+        settings = {"mode": self.mode, "plot": self.plot, "min_interval": self.min_interval}
+        return (_restore, (settings,))
+
+    # ---- Keras hooks -------------------------------------------------------
+    def on_train_begin(self, logs: Any = None) -> None:
+        self._active = resolve_mode(self.mode)
+        self.n_fits += 1
+        self.history, self.epochs = {}, []
+        self._start = time.perf_counter()
+        self._loss = None
+        params = self.params or {}
+        self.epoch_bar.max = max(1, int(params.get("epochs") or 1))
+        self.epoch_bar.value = 0
+        self.epoch_bar.bar_style = "info"
+        steps = params.get("steps")
+        self.batch_bar.max = max(1, int(steps)) if steps else 1
+        self.batch_bar.value = 0
+        self.status.value = "training ..."
+        if self._active == "widget" and not self._shown and in_kernel():
+            show(self.widget)
+            self._shown = True
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self._epoch = epoch
+        self._batches = 0
+        self.epoch_bar.value = min(epoch, self.epoch_bar.max)
+        self.batch_bar.value = 0
+        self._draw(force=True)
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        self._batches = batch + 1
+        loss = (logs or {}).get("loss")
+        if loss is not None:
+            self._loss = float(loss)
+        if self._batches > self.batch_bar.max and not (self.params or {}).get("steps"):
+            self.batch_bar.max = self._batches  # unknown number of steps: grow as we go
+        last = self._batches == self.batch_bar.max
+        if last or time.perf_counter() - self._drawn >= self.min_interval:
+            self.batch_bar.value = min(self._batches, self.batch_bar.max)
+            self._draw(force=last)
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        for key, value in (logs or {}).items():
+            try:
+                self.history.setdefault(key, []).append(float(value))
+            except (TypeError, ValueError):
+                continue  # not a number (a learning-rate schedule object, ...)
+        self.epochs.append(epoch + 1)
+        self.epoch_bar.value = min(epoch + 1, self.epoch_bar.max)
+        self.batch_bar.value = min(max(self._batches, 1), self.batch_bar.max)
+        self.status.value = self._status_text(epoch + 1, logs)
+        if self._active == "text":
+            self._text_epoch(epoch + 1, logs)
+        elif self.plot:
+            self._redraw_plot()
+
+    def on_train_end(self, logs: Any = None) -> None:
+        took = time.perf_counter() - self._start
+        done = self.epochs[-1] if self.epochs else self.epoch_bar.value
+        self.epoch_bar.bar_style = "success"
+        self.status.value = f"done: {done}/{self.epoch_bar.max} epochs in {took:.1f} s" + (
+            f" &middot; {self._metrics_text(self._last_logs())}" if self.history else ""
+        )
+        if self._active == "text":
+            self._close_text()
+
+    # ---- text output -------------------------------------------------------
+    def _draw(self, force: bool = False) -> None:
+        now = time.perf_counter()
+        if not force and now - self._drawn < self.min_interval:
+            return
+        self._drawn = now
+        epoch = self._epoch + 1
+        status = f"Epoch {epoch}/{self.epoch_bar.max} &middot; batch {self._batches}"
+        status += f"/{self.batch_bar.max}" if (self.params or {}).get("steps") else ""
+        if self._loss is not None:
+            status += f" &middot; loss {self._loss:.4f}"
+        self.status.value = status
+        if self._active != "text" or not is_tty(self.stream):
+            return  # a log file gets one line per epoch, not a redraw per batch
+        steps = self.batch_bar.max
+        filled = int(_BAR_WIDTH * min(1.0, self._batches / steps))
+        bar = "#" * filled + "-" * (_BAR_WIDTH - filled)
+        text = f"\rEpoch {epoch}/{self.epoch_bar.max} [{bar}] {self._batches}/{steps}"
+        if self._loss is not None:
+            text += f" loss {self._loss:.4f}"
+        write_line(self.stream, text + "\x1b[K", newline=False)
+        self._text_open = True
+
+    def _text_epoch(self, epoch: int, logs: Any) -> None:
+        took = time.perf_counter() - self._start
+        line = (
+            f"Epoch {epoch}/{self.epoch_bar.max} - {self._batches} batches - "
+            f"{self._metrics_text(logs)} - {took:.1f}s"
+        )
+        write_line(self.stream, ("\r\x1b[K" if self._text_open else "") + line)
+        self._text_open = False
+
+    def _close_text(self) -> None:
+        if self._text_open:
+            write_line(self.stream, "")
+            self._text_open = False
+
+    # ---- status and plot ---------------------------------------------------
+    def _last_logs(self) -> dict[str, float]:
+        return {key: values[-1] for key, values in self.history.items() if values}
+
+    @staticmethod
+    def _metrics_text(logs: Any) -> str:
+        parts = []
+        for key, value in (logs or {}).items():
+            try:
+                parts.append(f"{key} {float(value):.4f}")
+            except (TypeError, ValueError):
+                continue
+        return ", ".join(parts) if parts else "no metrics"
+
+    def _status_text(self, epoch: int, logs: Any) -> str:
+        took = time.perf_counter() - self._start
+        return (
+            f"Epoch {epoch}/{self.epoch_bar.max} &middot; {self._metrics_text(logs)} "
+            f"&middot; {took:.1f} s"
+        )
+
+    def _redraw_plot(self) -> None:
+        if self.figure is None:
+            self.figure = new_figure(6.0, 2.6)
+            if self.figure is None:
+                return
+        fig = self.figure
+        fig.clear()
+        names = list(dict.fromkeys(k.removeprefix("val_") for k in self.history))
+        if not names:
+            return
+        axes = fig.subplots(1, len(names), squeeze=False)[0]
+        for ax, name in zip(axes, names, strict=True):
+            for key, label in ((name, "train"), (f"val_{name}", "validation")):
+                if key in self.history:
+                    ax.plot(self.epochs, self.history[key], marker="o", label=label)
+            ax.set_title(name)
+            ax.set_xlabel("epoch")
+            ax.xaxis.get_major_locator().set_params(integer=True)
+            ax.grid(alpha=0.3)
+            if len(ax.lines) > 1:
+                ax.legend(fontsize="small")
+        self.plot_image.value = figure_png(fig)
+
+    def summary(self) -> str:
+        """One line: epochs done and the last value of every metric.
+
+        Examples
+        --------
+        >>> from mmsk.widgets import TrainingMonitor
+        >>> TrainingMonitor().summary()
+        '0 epochs'
+        """
+        if not self.epochs:
+            return "0 epochs"
+        return f"{len(self.epochs)} epochs: " + ", ".join(
+            f"{key} {fmt(values[-1])}" for key, values in self.history.items()
+        )
