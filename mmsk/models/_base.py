@@ -31,7 +31,7 @@ from mmsk.exceptions import (
     ParameterError,
 )
 from mmsk.models._build import FUSED, Head, build_model
-from mmsk.models._distribute import resolve_strategy, strategy_scope
+from mmsk.models._distribute import patch_for_multi_worker, resolve_strategy, strategy_scope
 from mmsk.models._params import NestedComponentsMixin, make_component, resolve_encoders
 from mmsk.preprocessing import ModalityPreprocessor
 
@@ -277,6 +277,10 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
         with _seeded(keras, seed):
             with strategy_scope(strategy):
                 self.model_ = self._build(n_outputs, activation, loss, seed)
+            if strategy is not None:
+                head = batch[np.arange(min(len(batch), self.batch_size))]
+                patch_for_multi_worker(self.model_, strategy, head.to_inputs(self.modalities_),
+                                       y_enc[: len(head)])  # fmt: skip
             self.history_: dict[str, list[float]] = {}
             self.n_epochs_ = 0
             self._train(batch, y_enc, sample_weight, seed, fit_params)

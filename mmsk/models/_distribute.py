@@ -57,3 +57,34 @@ def resolve_strategy(value: Any) -> Any:
 def strategy_scope(strategy: Any) -> Any:
     """``strategy.scope()``, or a no-op context without a strategy."""
     return nullcontext() if strategy is None else strategy.scope()
+
+
+def patch_for_multi_worker(model: Any, strategy: Any, x: Any, y: Any) -> None:
+    """Let ``model.fit`` run under a multi-worker ``MultiWorkerMirroredStrategy``.
+
+    Keras 3's TensorFlow trainer cannot yet (keras-team/keras#20585): it
+    all-reduces a whole input batch to build the compiled metrics, and
+    all-reduces the scalar logs of each step along an axis they lack.  This
+    builds the metrics from a local batch (``x``, ``y``) instead and gives the
+    step's logs that axis; gradients are still all-reduced by the strategy.
+    Only this model instance is changed, and nothing of it is saved.
+    """
+    extended = getattr(strategy, "extended", None)
+    if not getattr(extended, "_in_multi_worker_mode", lambda: False)():
+        return
+    tf = _backend.tf()
+    batch = (tf.nest.map_structure(tf.constant, x), tf.constant(y))
+
+    def symbolic_build(iterator: Any = None, data_batch: Any = None) -> None:
+        with strategy.scope():
+            model._symbolic_build(data_batch=batch)
+
+    def with_axis(step: Any) -> Any:
+        def run(data: Any) -> Any:
+            return {k: tf.reshape(v, [1]) for k, v in step(data).items()}
+
+        return run
+
+    model._maybe_symbolic_build = symbolic_build
+    model.train_step = with_axis(model.train_step)
+    model.test_step = with_axis(model.test_step)

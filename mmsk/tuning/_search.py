@@ -27,6 +27,7 @@ from mmsk.tuning._trial_fit import (
     _TrialFit,
     error_text,
     final_estimator,
+    settings_key,
 )
 
 TUNERS = ("bayesian", "random", "hyperband", "grid")
@@ -255,8 +256,9 @@ class KerasTunerSearchCV(BaseSearchCV):
         directory = os.fspath(self.directory or tempfile.mkdtemp(prefix="mmsk-search-"))
         self._where = (directory, self.project_name or "mmsk_search")
         self._context = TrialContext(raise_errors=self.error_score == "raise")
-        self._order: list[TrialRecord] = []
+        self.trials_: list[TrialRecord] = []
         self._fatal: BaseException | None = None
+        self._known: dict[str, Any] = {}  # finished trials by id, read back from the folder
         user = self.estimator
         self.estimator = _TrialFit(user, self._context)
         try:
@@ -292,7 +294,6 @@ class KerasTunerSearchCV(BaseSearchCV):
         tuner.describe = self._describe
         tuner.on_begin = lambda record: self._notify(callbacks, "on_trial_begin", record)
         tuner.on_end = lambda record: self._notify(callbacks, "on_trial_end", record)
-        self.trials_: list[TrialRecord] = []
 
         def evaluate(trial: Any, record: TrialRecord) -> None:
             self._evaluate(evaluate_candidates, tuner, trial, record)
@@ -315,10 +316,10 @@ class KerasTunerSearchCV(BaseSearchCV):
                 f"the search stopped: {self.max_consecutive_failed_trials} trials failed in "
                 f"a row (max_consecutive_failed_trials). Last error: {last}"
             ) from exc
-        if is_chief():
-            self._replay(tuner, evaluate, callbacks)  # trials the workers ran
+        if is_chief() or tuner.is_worker:
+            self._replay(tuner, evaluate, callbacks)  # trials the other processes ran
         self._notify(callbacks, "on_search_end")
-        if not self._order:
+        if not self.trials_:
             raise SearchError(
                 "no trial finished: the oracle had no trials left to run and none were "
                 "recorded in " + os.path.join(directory, project)
@@ -336,33 +337,39 @@ class KerasTunerSearchCV(BaseSearchCV):
         self, evaluate_candidates: Any, tuner: Any, trial: Any, record: TrialRecord
     ) -> None:
         values = trial.hyperparameters.values
-        self._context.trial_dir = tuner.get_trial_dir(trial.trial_id)
+        ctx = self._context
+        ctx.trial_dir = trial_dir = tuner.get_trial_dir(trial.trial_id)
+        ctx.settings = settings_key(record.params)
         resume = values.get(f"{TUNER_PREFIX}trial_id")
-        self._context.resume_dir = tuner.get_trial_dir(resume) if resume else None
+        ctx.resume_dir = tuner.get_trial_dir(resume) if resume else None
+        if resume:
+            parent = self._known.get(resume) or tuner.oracle.get_trial(resume)
+            ctx.resume_settings = settings_key(self._describe(parent).params)
         try:
             results = evaluate_candidates([record.params])
         except Exception as exc:
-            if self._context.raise_errors:
+            if ctx.raise_errors:
                 self._fatal = exc
                 from mmsk.tuning._tuner import FatalError
 
                 raise FatalError(str(exc)) from exc
             raise
-        self._order.append(record)
         self.trials_.append(record)
         index = len(results["params"]) - 1
         score = float(results[f"mean_test_{self._metric_name}"][index])
         if math.isnan(score):
             record.status = "FAILED"
-            record.error = error_text(self._context.trial_dir) or "the score is NaN"
+            record.error = error_text(trial_dir, ctx.settings) or "the score is NaN"
         else:
             record.status, record.score = "COMPLETED", score
             record.std = float(results[f"std_test_{self._metric_name}"][index])
 
     def _replay(self, tuner: Any, evaluate: Any, callbacks: list) -> None:
         """Read finished trials back from their saved fold models (no training)."""
-        seen = {r.trial_id for r in self._order}
-        for trial in tuner.finished_trials():
+        seen = {r.trial_id for r in self.trials_}
+        finished = tuner.finished_trials()
+        self._known = {t.trial_id: t for t in finished}
+        for trial in finished:
             if trial.trial_id in seen:
                 continue
             record = self._describe(trial)
@@ -376,11 +383,11 @@ class KerasTunerSearchCV(BaseSearchCV):
                 method(self, *args)
 
     def _add_trial_columns(self) -> None:
-        self.cv_results_["trial_id"] = np.array([r.trial_id for r in self._order], dtype=object)
-        self.cv_results_["status"] = np.array([r.status for r in self._order], dtype=object)
-        self.cv_results_["error"] = np.array([r.error for r in self._order], dtype=object)
+        self.cv_results_["trial_id"] = np.array([r.trial_id for r in self.trials_], dtype=object)
+        self.cv_results_["status"] = np.array([r.status for r in self.trials_], dtype=object)
+        self.cv_results_["error"] = np.array([r.error for r in self.trials_], dtype=object)
         if self.tuner == "hyperband":
-            self.cv_results_["epochs"] = np.array([r.epochs for r in self._order], dtype=object)
+            self.cv_results_["epochs"] = np.array([r.epochs for r in self.trials_], dtype=object)
 
     # ---- results -------------------------------------------------------------
     def results_frame(self) -> pd.DataFrame:

@@ -39,7 +39,9 @@ class TrialContext:
     """Where the current trial keeps its fold models; shared by all clones."""
 
     trial_dir: str | None = None
+    settings: str = ""  # a hash of the trial's settings, part of each fold file's name
     resume_dir: str | None = None  # Hyperband: the trial this one continues
+    resume_settings: str = ""
     refit: bool = False
     raise_errors: bool = False
     save: bool = True
@@ -53,6 +55,11 @@ def fold_key(rows: np.ndarray) -> str:
     return hashlib.sha1(np.asarray(rows, dtype=np.int64).tobytes()).hexdigest()[:16]
 
 
+def settings_key(params: dict[str, Any]) -> str:
+    """A name for a trial's settings: a fold file is only reused for the same ones."""
+    return str(joblib.hash(sorted(params.items(), key=lambda kv: kv[0])))[:12]
+
+
 def final_estimator(estimator: Any) -> Any:
     """The last step of a Pipeline (recursively), or the estimator itself."""
     while hasattr(estimator, "steps"):
@@ -60,9 +67,9 @@ def final_estimator(estimator: Any) -> Any:
     return estimator
 
 
-def error_text(trial_dir: str | os.PathLike) -> str | None:
+def error_text(trial_dir: str | os.PathLike, settings: str) -> str | None:
     """The first recorded fold error of a trial, if any."""
-    errors = sorted(Path(trial_dir).glob("fold-*.error"))
+    errors = sorted(Path(trial_dir).glob(f"fold-*-{settings}.error"))
     return errors[0].read_text() if errors else None
 
 
@@ -108,8 +115,8 @@ class _TrialFit(MetaEstimatorMixin, BaseEstimator):
             self.estimator_ = clone(self.estimator).fit(X, y, **fit_params)
             return self
         key = fold_key(rows)
-        folder = Path(ctx.trial_dir)
-        model_path, error_path = folder / f"fold-{key}.joblib", folder / f"fold-{key}.error"
+        folder, name = Path(ctx.trial_dir), f"fold-{key}-{ctx.settings}"
+        model_path, error_path = folder / f"{name}.joblib", folder / f"{name}.error"
         if error_path.exists():  # finished before: read back, do not train again
             self.error_ = error_path.read_text()
             return self
@@ -132,7 +139,7 @@ class _TrialFit(MetaEstimatorMixin, BaseEstimator):
 
     def _fit_fold(self, key: str, X: Any, y: Any, fit_params: dict) -> Any:
         ctx = self.context
-        previous = Path(ctx.resume_dir or "") / f"fold-{key}.joblib"
+        previous = Path(ctx.resume_dir or "") / f"fold-{key}-{ctx.resume_settings}.joblib"
         if ctx.resume_dir and previous.exists():
             estimator = joblib.load(previous)
             final = final_estimator(estimator)

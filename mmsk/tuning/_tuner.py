@@ -9,13 +9,16 @@ search in ``directory/project_name``, and the distributed chief/worker mode
 from __future__ import annotations
 
 import contextlib
+import glob
 import io
+import os
 import time
 from collections.abc import Callable
 from typing import Any
 
 import keras_tuner as kt
 from keras_tuner.engine import base_tuner
+from keras_tuner.engine.trial import Trial
 
 from mmsk.tuning._callbacks import TrialRecord
 
@@ -90,9 +93,22 @@ class SearchTuner(base_tuner.BaseTuner):
             self.on_end(record)
 
     def finished_trials(self) -> list[Any]:
-        """Trials that completed or failed, in the order they were created."""
+        """Trials that completed or failed, in the order they were created.
+
+        A distributed worker has no oracle of its own: it reads the trials the
+        chief has saved in the (shared) project folder.
+        """
+        if self.is_worker:
+            trials = []
+            for path in glob.glob(os.path.join(self.project_dir, "trial_*", "trial.json")):
+                try:
+                    trials.append(Trial.load(path))
+                except (OSError, ValueError, KeyError):
+                    continue  # being written by the chief right now
+        else:
+            trials = list(self.oracle.trials.values())
         done = {"COMPLETED", "FAILED"}
-        trials = [t for t in self.oracle.trials.values() if t.status in done]
+        trials = [t for t in trials if t.status in done]
         return sorted(trials, key=lambda t: (len(str(t.trial_id)), str(t.trial_id)))
 
 
