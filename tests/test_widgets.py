@@ -402,6 +402,8 @@ def test_playground_pipeline_and_errors():
     assert play.columns == ["size", "shade"]
     assert play.kinds == {"size": "numeric", "shade": "categorical"}
     play.set_input("shade", "warm")
+    with pytest.raises(InputError, match="not a category seen in fit"):
+        play.set_input("shade", "lukewarm")
     assert np.allclose(shown_proba(play, pipe), pipe.predict_proba(play.row())[0])
     with pytest.raises(InputError, match="ModalityBatch"):
         PredictionPlayground(pipe[-1])  # fitted on the preprocessed batch: no columns

@@ -309,11 +309,12 @@ class TunerDashboard(SearchCallback):
             style = ' style="background:#e8f5e9;font-weight:bold"' if t is best else ""
             status = f'<span style="color:{_COLOURS.get(t.status, "#000")}">{esc(t.status)}</span>'
             if t.error:
-                status += f' <span title="{esc(t.error)}">&#9432;</span>'
+                status += f' <abbr title="{esc(t.error)}">(why?)</abbr>'
             cells = [esc(t.trial_id), *(esc(t.params.get(n)) for n in names), esc(t.score),
                      esc(t.std), status, esc(t.epochs), f"{t.duration:.1f}"]  # fmt: skip
             rows.append(f"<tr{style}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         return (
+            "<style>.mmsk-trials th, .mmsk-trials td {padding: 2px 8px; text-align: left}</style>"
             '<table class="mmsk-trials" style="border-collapse:collapse;font-size:90%">'
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
         )

@@ -235,6 +235,12 @@ class PredictionPlayground:
                 )
             widget.value = (_upload_entry(data, name, kind),)
         elif isinstance(widget, w.Dropdown):
+            known = [v for _, v in widget.options]
+            if value not in known:
+                raise InputError(
+                    f"column {column!r}: {value!r} is not a category seen in fit; expected one "
+                    f"of {known[1:]} or None (missing)"
+                )
             widget.value = value
         else:
             widget.value = "" if value is None else str(value)
