@@ -3,16 +3,38 @@
 Every error mmsk raises on purpose derives from :class:`MmskError`.  Like
 scikit-learn, the concrete classes also derive from the built-in exception a
 caller would expect (``ValueError`` for bad values, ``TypeError`` for bad
-types), so ``except ValueError`` keeps working.
+types), so ``except ValueError`` keeps working.  Messages name the column,
+row, path or parameter at fault and say what was expected, in the form
+"Expected X. Received: Y" where that reads naturally.
+
+The hierarchy::
+
+    MmskError
+    ├── InputError (ValueError)            bad data: a value, a file, a shape
+    │   ├── DecodeError                    a file or bytes cell cannot be decoded
+    │   └── ColumnMismatchError            columns differ from those seen in fit
+    ├── InputTypeError (TypeError)         a cell or X of the wrong type
+    ├── ParameterError (ValueError, TypeError)
+    │                                      a bad constructor / set_params argument
+    ├── UnknownComponentError (ValueError) an encoder or fusion name not registered
+    ├── ModelBuildError (ValueError)       the Keras model cannot be built or trained
+    ├── PersistenceError (ValueError)      mmsk.save / mmsk.load / export failed
+    │   ├── UnsafeFileError                a saved file would run code when loaded
+    │   └── ExportError                    a modality cannot be preprocessed in-graph
+    ├── PluginError (ImportError)          a plugin fails to import, or names collide
+    ├── PluginContractError (TypeError)    a component breaks the plugin contract
+    └── BackendError (ImportError)         TensorFlow/Keras missing or unusable
+
+``mmsk.exceptions.NotFittedError`` is scikit-learn's, re-exported.
 
 Examples
 --------
->>> from mmsk.exceptions import InputError
+>>> from mmsk.exceptions import InputError, MmskError
 >>> try:
 ...     raise InputError("column 'photo', row 3: file not found: 'a.png'")
 ... except ValueError as err:
-...     print(type(err).__name__)
-InputError
+...     print(type(err).__name__, isinstance(err, MmskError))
+InputError True
 """
 
 from __future__ import annotations
@@ -23,14 +45,17 @@ __all__ = [
     "BackendError",
     "ColumnMismatchError",
     "DecodeError",
+    "ExportError",
     "InputError",
     "InputTypeError",
     "MmskError",
     "ModelBuildError",
     "ParameterError",
+    "PersistenceError",
     "PluginContractError",
     "PluginError",
     "UnknownComponentError",
+    "UnsafeFileError",
 ]
 
 
@@ -65,6 +90,22 @@ class UnknownComponentError(MmskError, ValueError):
 
 class ModelBuildError(MmskError, ValueError):
     """The Keras model could not be built or trained with the given settings and data."""
+
+
+class PersistenceError(MmskError, ValueError):
+    """:func:`mmsk.save` cannot store an object, or :func:`mmsk.load` cannot read a file
+    (damaged, truncated, not an mmsk file, or written by a newer mmsk)."""
+
+
+class UnsafeFileError(PersistenceError):
+    """:func:`mmsk.load` refused a file that would execute code when loaded: a Lambda
+    layer, a Python class outside mmsk, scikit-learn and registered plugins, or a
+    Keras class that is not registered."""
+
+
+class ExportError(PersistenceError):
+    """:func:`mmsk.export` cannot write a serving artifact, e.g. a modality whose
+    preprocessing cannot run inside the TensorFlow graph; the message names it."""
 
 
 class PluginError(MmskError, ImportError):

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from mmsk.exceptions import ParameterError
+
 ENV_DATA_HOME = "MMSK_DATA"
 _DONE = ".complete"  # written last in an extracted folder: it is whole
 
@@ -43,7 +45,18 @@ def get_data_home(data_home: str | os.PathLike[str] | None = None) -> Path:
     if data_home is None:
         data_home = os.environ.get(ENV_DATA_HOME) or Path("~") / "mmsk_data"
     path = Path(data_home).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not path.is_dir():
+        raise ParameterError(
+            f"Expected data_home to be a folder (or a path where one can be made). "
+            f"Received: data_home={os.fspath(path)!r}, which is a file"
+        )
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ParameterError(
+            f"Expected data_home to be a folder mmsk can create and write. Received: "
+            f"data_home={os.fspath(path)!r} ({type(exc).__name__}: {exc.strerror or exc})"
+        ) from exc
     return path
 
 

@@ -15,9 +15,10 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from mmsk.exceptions import InputError
 from mmsk.models._base import BaseMultimodal
+from mmsk.models._checks import CheckedInputMixin, check_score_weight
 
 
-class MultimodalClassifier(ClassifierMixin, BaseMultimodal):
+class MultimodalClassifier(ClassifierMixin, CheckedInputMixin, BaseMultimodal):
     """A multimodal neural-network classifier (Keras 3) with the scikit-learn API.
 
     ``fit`` takes a raw DataFrame (one column per input: image paths or
@@ -151,15 +152,23 @@ class MultimodalClassifier(ClassifierMixin, BaseMultimodal):
         self.class_weight = class_weight
 
     def _encode_target(self, y: Any) -> tuple[np.ndarray, int, str, str]:
-        check_classification_targets(y)
-        target = type_of_target(y)
+        try:
+            check_classification_targets(y)
+            target = type_of_target(y)
+        except ValueError as exc:  # continuous, mixed or unhashable labels
+            raise InputError(f"y: {exc}") from exc
         if target == "multilabel-indicator":
             y = np.asarray(y)
             self.target_type_ = "multilabel"
             self.classes_ = np.arange(y.shape[1])
             return y.astype("float32"), y.shape[1], "sigmoid", "binary_crossentropy"
-        y = column_or_1d(y, warn=True)
-        self._label_encoder = LabelEncoder().fit(y)
+        y = _labels_1d(y)
+        try:
+            self._label_encoder = LabelEncoder().fit(y)
+        except TypeError as exc:  # e.g. str and None mixed
+            raise InputError(
+                f"y: labels cannot be sorted ({exc}); expected labels of one type, none missing"
+            ) from exc
         self.classes_ = self._label_encoder.classes_
         if len(self.classes_) < 2:
             raise InputError(
@@ -183,8 +192,14 @@ class MultimodalClassifier(ClassifierMixin, BaseMultimodal):
                     f"{len(self.classes_)} columns as seen in fit"
                 )
             return y.astype("float32")
-        y = column_or_1d(y, warn=True)
-        unseen = np.setdiff1d(np.unique(y), self.classes_)
+        y = _labels_1d(y)
+        try:
+            unseen = np.setdiff1d(np.unique(y), self.classes_)
+        except TypeError as exc:
+            raise InputError(
+                f"y: labels cannot be compared with those seen in fit ({exc}); expected labels "
+                f"among {self.classes_.tolist()}"
+            ) from exc
         if len(unseen):
             raise InputError(
                 f"y has labels {unseen[:10].tolist()} not seen in fit; expected labels "
@@ -212,6 +227,30 @@ class MultimodalClassifier(ClassifierMixin, BaseMultimodal):
             return np.hstack([1.0 - out, out])
         return out
 
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean accuracy of ``predict(X)`` against ``y`` (subset accuracy for multilabel).
+
+        Labels not seen in ``fit`` are an :class:`~mmsk.exceptions.InputError` that
+        names them: they would silently count as errors otherwise.
+
+        Parameters
+        ----------
+        X : DataFrame, ModalityBatch or array
+            Rows in the form given to ``fit``.
+        y : array-like of shape (N,) or (N, n_labels)
+            True labels.
+        sample_weight : array-like of shape (N,), optional
+
+        Returns
+        -------
+        float
+        """
+        check_is_fitted(self, "model_")
+        y = self._check_y(y, len(X))
+        self._encode_known_target(y)
+        check_score_weight(sample_weight, len(y))
+        return float(super().score(X, y, sample_weight=sample_weight))
+
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels (an indicator matrix for multilabel targets)."""
         proba = self.predict_proba(X)
@@ -223,3 +262,14 @@ class MultimodalClassifier(ClassifierMixin, BaseMultimodal):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
+
+
+def _labels_1d(y: Any) -> np.ndarray:
+    """``y`` as a 1-D array of labels, or an InputError naming the shape."""
+    try:
+        return column_or_1d(y, warn=True)
+    except ValueError as exc:
+        raise InputError(
+            f"Expected y as one label per row, shape (N,) (or an (N, n_labels) 0/1 indicator "
+            f"matrix for multilabel targets). Received: shape {np.shape(y)}"
+        ) from exc

@@ -6,13 +6,14 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import RegressorMixin
-from sklearn.utils.validation import check_array
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from mmsk.exceptions import InputError
 from mmsk.models._base import BaseMultimodal
+from mmsk.models._checks import CheckedInputMixin, check_score_weight
 
 
-class MultimodalRegressor(RegressorMixin, BaseMultimodal):
+class MultimodalRegressor(RegressorMixin, CheckedInputMixin, BaseMultimodal):
     """A multimodal neural-network regressor (Keras 3) with the scikit-learn API.
 
     Same parameters as :class:`MultimodalClassifier` (without
@@ -52,6 +53,27 @@ class MultimodalRegressor(RegressorMixin, BaseMultimodal):
         if y2.shape[1] != self.n_outputs_:
             raise InputError(f"y has {y2.shape[1]} outputs; expected {self.n_outputs_} as in fit")
         return ((y2 - self.y_mean_) / self.y_scale_).astype("float32")
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """R² of ``predict(X)`` against ``y`` (averaged over outputs).
+
+        Parameters
+        ----------
+        X : DataFrame, ModalityBatch or array
+            Rows in the form given to ``fit``.
+        y : array-like of shape (N,) or (N, n_outputs)
+            True targets: finite numbers, as many outputs as in ``fit``.
+        sample_weight : array-like of shape (N,), optional
+
+        Returns
+        -------
+        float
+        """
+        check_is_fitted(self, "model_")
+        y = self._check_y(y, len(X))
+        self._encode_known_target(y)
+        check_score_weight(sample_weight, len(y))
+        return float(super().score(X, y, sample_weight=sample_weight))
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted targets, shape (N,) or (N, n_outputs)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from mmsk.exceptions import PluginError, UnknownComponentError
+from mmsk.exceptions import ParameterError, PluginError, UnknownComponentError
 from mmsk.plugins._static import static_kinds
 
 GROUPS = {"encoder": "mmsk.encoders", "fusion": "mmsk.fusions"}
@@ -63,7 +63,7 @@ def _group(group: str) -> str:
         return GROUPS[group]
     if group in GROUPS.values():
         return group
-    raise ValueError(f"Expected a group in {sorted(GROUPS)}. Received: group={group!r}")
+    raise ParameterError(f"Expected a group in {sorted(GROUPS)}. Received: group={group!r}")
 
 
 def _short(group: str) -> str:
@@ -138,7 +138,10 @@ def register(group: str, name: str, obj: Any) -> None:
     """
     group = _group(group)
     if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"Expected a name like 'my_encoder'. Received: name={name!r}")
+        raise ParameterError(
+            "Expected a name that is a Python identifier, like 'my_encoder'. "
+            f"Received: name={name!r}"
+        )
     taken = entry_points(group).get(name)
     if taken:
         raise PluginError(

@@ -13,14 +13,16 @@ from sklearn.utils.validation import check_is_fitted
 
 from mmsk._backend import tf
 from mmsk._batch import ModalitySpec
-from mmsk.exceptions import InputError
+from mmsk.exceptions import InputError, ParameterError
 from mmsk.preprocessing._audio_io import NAME, audio_column, decode_cell
 from mmsk.preprocessing._column import Column, check_not_empty, parallel_map
+from mmsk.preprocessing._params import ParamsMixin
 
 _CHUNK = 512  # rows decoded and featurized at a time, so memory stays bounded
 
 
 class AudioFeaturizer(  # type: ignore[call-arg]
+    ParamsMixin,
     TransformerMixin,
     BaseEstimator,
     auto_wrap_output_keys=None,  # no set_output: a 3-D output cannot be a DataFrame
@@ -141,19 +143,19 @@ class AudioFeaturizer(  # type: ignore[call-arg]
         if self.features == "waveform":
             return n, win, hop
         if win < 2 or hop < 1:
-            raise ValueError(
+            raise ParameterError(
                 "Expected frame_length of at least 2 samples and frame_step of at least 1. "
                 f"Received: frame_length={self.frame_length}, frame_step={self.frame_step} "
                 f"at sample_rate={sr}"
             )
         if win > n:
-            raise ValueError(
+            raise ParameterError(
                 "Expected duration >= frame_length. "
                 f"Received: duration={self.duration}, frame_length={self.frame_length}"
             )
         fmax = sr / 2 if self.fmax is None else self.fmax
         if not self.fmin < fmax <= sr / 2:
-            raise ValueError(
+            raise ParameterError(
                 f"Expected 0 <= fmin < fmax <= sample_rate / 2 = {sr / 2}. "
                 f"Received: fmin={self.fmin}, fmax={self.fmax}"
             )
@@ -278,7 +280,7 @@ class AudioFeaturizer(  # type: ignore[call-arg]
         check_is_fitted(self, "spec_")
         if input_features is not None:
             if len(input_features) != 1:
-                raise ValueError(
+                raise InputError(
                     f"Expected one input feature name. Received: input_features={input_features}"
                 )
             prefix = str(input_features[0])

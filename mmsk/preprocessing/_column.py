@@ -120,7 +120,8 @@ def read_file(path: Any, what: str) -> bytes:
     if not os.path.exists(p):
         raise InputError(f"file not found: {p!r}; expected a path to an existing {what} file")
     if os.path.isdir(p):
-        raise InputError(f"{p!r} is a directory; expected a path to a {what} file")
+        article = "an" if what[:1] in "aeiou" else "a"
+        raise InputError(f"{p!r} is a directory; expected a path to {article} {what} file")
     with open(p, "rb") as fh:
         data = fh.read()
     if not data:

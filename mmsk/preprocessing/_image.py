@@ -17,6 +17,7 @@ from mmsk._batch import ModalitySpec
 from mmsk.exceptions import InputError
 from mmsk.preprocessing._column import Column, as_column, check_not_empty, parallel_map
 from mmsk.preprocessing._image_io import _RESAMPLE, CHANNELS, decode_image
+from mmsk.preprocessing._params import ParamsMixin
 
 _CHUNK = 512  # rows decoded at a time when learning statistics or normalising
 
@@ -29,6 +30,7 @@ def _image_column(X: Any) -> Column:
 
 
 class ImagePreprocessor(  # type: ignore[call-arg]
+    ParamsMixin,
     TransformerMixin,
     BaseEstimator,
     auto_wrap_output_keys=None,  # no set_output: a 4-D output cannot be a DataFrame

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from mmsk.exceptions import (
 )
 from mmsk.preprocessing._audio import AudioFeaturizer
 from mmsk.preprocessing._image import ImagePreprocessor
+from mmsk.preprocessing._params import ParamsMixin, check_param_names
 from mmsk.preprocessing._text import TextVectorizer
 
 _KIND_ORDER = ("image", "text", "audio", "numeric", "categorical")
@@ -117,9 +119,21 @@ def _cols(cols: Any) -> list[str]:
     return [str(cols)] if _single(cols) else [str(c) for c in cols]
 
 
+def _check_unique(columns: list[str]) -> None:
+    seen: dict[str, list[int]] = {}
+    for i, c in enumerate(columns):
+        seen.setdefault(c, []).append(i)
+    dup = {c: at for c, at in seen.items() if len(at) > 1}
+    if dup:
+        where = "; ".join(f"{c!r} at positions {at}" for c, at in dup.items())
+        raise InputError(
+            f"Expected unique column names, one per input. Received duplicates: {where}"
+        )
+
+
 def _check_finite(frame: pd.DataFrame) -> None:
     for col in frame.columns:
-        values = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
+        values = _to_numbers(frame[col]).to_numpy(dtype=float)
         bad = np.flatnonzero(np.isinf(values))
         if bad.size:
             rows = frame.index[bad[:5]].tolist()
@@ -129,7 +143,41 @@ def _check_finite(frame: pd.DataFrame) -> None:
             )
 
 
+def _to_numbers(cells: pd.Series) -> pd.Series:
+    """A column as float, refusing cells that are neither numbers nor missing."""
+    if cells.dtype != object and not isinstance(cells.dtype, pd.StringDtype):
+        if pd.api.types.is_numeric_dtype(cells.dtype) or pd.api.types.is_bool_dtype(cells.dtype):
+            return cells.astype(float)
+    numbers = pd.to_numeric(cells, errors="coerce")
+    lost = numbers.isna().to_numpy() & ~cells.map(is_missing).to_numpy(dtype=bool)
+    if lost.any():
+        i = int(np.flatnonzero(lost)[0])
+        cell = cells.iloc[i]
+        raise InputTypeError(
+            f"column {cells.name!r}, row {cells.index[i]!r}: expected a number (or None/NaN "
+            f"for a missing value) in a numeric column. Received: {type(cell).__name__} "
+            f"{reprlib.repr(cell)}"
+            + (f" ({int(lost.sum())} such cells)" if lost.sum() > 1 else "")
+        )
+    return numbers.astype(float)
+
+
+def _check_categories(frame: pd.DataFrame) -> None:
+    """Categorical cells must be scalars (str, number, bool) or missing."""
+    for col in frame.columns:
+        if frame[col].dtype != object:
+            continue
+        for row, cell in frame[col].items():
+            if isinstance(cell, (list, tuple, dict, set, np.ndarray)):
+                raise InputTypeError(
+                    f"column {col!r}, row {row!r}: expected a category (a str, number or bool, "
+                    f"or None/NaN when missing). Received: {type(cell).__name__} "
+                    f"{reprlib.repr(cell)}"
+                )
+
+
 class ModalityPreprocessor(  # type: ignore[call-arg]
+    ParamsMixin,
     _BaseComposition,
     TransformerMixin,
     BaseEstimator,
@@ -246,6 +294,7 @@ class ModalityPreprocessor(  # type: ignore[call-arg]
         ``ModalityPreprocessor()``.
         """
         names = {name for name, _ in self._transformers}
+        check_param_names(self, params, extra=names)
         for kind in _KIND_ORDER:
             if (
                 kind not in params
@@ -254,7 +303,12 @@ class ModalityPreprocessor(  # type: ignore[call-arg]
                 and any(key.startswith(f"{kind}__") for key in params)
             ):
                 params[kind] = default_transformer(kind)
-        self._set_params("_transformers", **params)
+        try:
+            self._set_params("_transformers", **params)
+        except MmskError:
+            raise
+        except (ValueError, AttributeError) as exc:  # a nested object's unknown name
+            raise ParameterError(f"set_params: {exc}") from exc
         return self
 
     def _explicit_kind(self, X: pd.DataFrame, transformer: Any, cols: list[str]) -> str:
@@ -353,8 +407,9 @@ class ModalityPreprocessor(  # type: ignore[call-arg]
         frame = X[cols]
         if kind == "numeric":
             _check_finite(frame)
-            return frame.apply(pd.to_numeric, errors="coerce")
+            return frame.apply(_to_numbers)
         if kind == "categorical":
+            _check_categories(frame)
             return frame.astype(object).where(frame.notna(), "<missing>").astype(str)
         return frame
 
@@ -395,6 +450,7 @@ class ModalityPreprocessor(  # type: ignore[call-arg]
         self._validate_params()
         X = as_frame(X)
         X = X.set_axis([str(c) for c in X.columns], axis=1)
+        _check_unique(list(X.columns))
         if len(X) == 0 or X.shape[1] == 0:
             raise InputError(_empty_message(X.shape))
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
@@ -417,6 +473,7 @@ class ModalityPreprocessor(  # type: ignore[call-arg]
         check_is_fitted(self, "transformers_")
         X = as_frame(X)
         seen, given = list(self.feature_names_in_), [str(c) for c in X.columns]
+        _check_unique(given)
         if seen != given:
             missing = [c for c in seen if c not in given]
             extra = [c for c in given if c not in seen]

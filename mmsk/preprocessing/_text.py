@@ -18,12 +18,13 @@ from mmsk._batch import ModalitySpec
 from mmsk._infer import is_missing
 from mmsk.exceptions import DecodeError, InputError, InputTypeError
 from mmsk.preprocessing._column import Column, as_column, check_not_empty
+from mmsk.preprocessing._params import ParamsMixin
 
 _CHUNK = 8192  # rows per call of the Keras layer
 _PLACEHOLDER = "\x00[mmsk-empty]"  # lets a layer with no learned token be built
 
 
-class TextVectorizer(TransformerMixin, BaseEstimator):
+class TextVectorizer(ParamsMixin, TransformerMixin, BaseEstimator):
     """Turn a column of texts into padded int32 token ids, with a vocabulary learned in ``fit``.
 
     A scikit-learn wrapper around :class:`keras.layers.TextVectorization`.  Id 0
