@@ -173,7 +173,9 @@ def test_hyperband_budgets_epochs_and_continues_short_trials(data, tmp_path):
     assert len(child_models) == 2
     for path in child_models:
         child = joblib.load(path)
-        mother = joblib.load(tmp_path / "hb" / f"trial_{parent}" / path.name)
+        fold = path.name.split("-")[1]  # fold-<rows>-<settings>.joblib
+        (mother_path,) = (tmp_path / "hb" / f"trial_{parent}").glob(f"fold-{fold}-*.joblib")
+        mother = joblib.load(mother_path)
         n = mother.n_epochs_
         assert child.n_epochs_ == trial.hyperparameters.values["tuner/epochs"] > n
         assert child.history_["loss"][:n] == mother.history_["loss"]

@@ -288,19 +288,17 @@ class KerasTunerSearchCV(BaseSearchCV):
         oracle.verbose = 1 if self.verbose >= 2 else 0
         directory, project = self._where
         tuner = SearchTuner(oracle, directory, project, self.overwrite, quiet=self.verbose < 2)
-        callbacks = list(self.callbacks or [])
-        if self.progress:
-            callbacks.append(TextProgress())
+        self._progress = TextProgress() if self.progress else None
         tuner.describe = self._describe
-        tuner.on_begin = lambda record: self._notify(callbacks, "on_trial_begin", record)
-        tuner.on_end = lambda record: self._notify(callbacks, "on_trial_end", record)
+        tuner.on_begin = lambda record: self._notify("on_trial_begin", record)
+        tuner.on_end = lambda record: self._notify("on_trial_end", record)
 
         def evaluate(trial: Any, record: TrialRecord) -> None:
             self._evaluate(evaluate_candidates, tuner, trial, record)
 
-        self._notify(callbacks, "on_search_begin")
+        self._notify("on_search_begin")
         if not tuner.is_worker:
-            self._replay(tuner, evaluate, callbacks)  # trials a killed run finished
+            self._replay(tuner, evaluate)  # trials a killed run finished
         try:
             tuner.search(evaluate)
         except FatalError:
@@ -317,8 +315,8 @@ class KerasTunerSearchCV(BaseSearchCV):
                 f"a row (max_consecutive_failed_trials). Last error: {last}"
             ) from exc
         if is_chief() or tuner.is_worker:
-            self._replay(tuner, evaluate, callbacks)  # trials the other processes ran
-        self._notify(callbacks, "on_search_end")
+            self._replay(tuner, evaluate)  # trials the other processes ran
+        self._notify("on_search_end")
         if not self.trials_:
             raise SearchError(
                 "no trial finished: the oracle had no trials left to run and none were "
@@ -364,7 +362,7 @@ class KerasTunerSearchCV(BaseSearchCV):
             record.status, record.score = "COMPLETED", score
             record.std = float(results[f"std_test_{self._metric_name}"][index])
 
-    def _replay(self, tuner: Any, evaluate: Any, callbacks: list) -> None:
+    def _replay(self, tuner: Any, evaluate: Any) -> None:
         """Read finished trials back from their saved fold models (no training)."""
         seen = {r.trial_id for r in self.trials_}
         finished = tuner.finished_trials()
@@ -374,10 +372,11 @@ class KerasTunerSearchCV(BaseSearchCV):
                 continue
             record = self._describe(trial)
             evaluate(trial, record)
-            self._notify(callbacks, "on_trial_end", record)
+            self._notify("on_trial_end", record)
 
-    def _notify(self, callbacks: list, hook: str, *args: Any) -> None:
-        for callback in callbacks:
+    def _notify(self, hook: str, *args: Any) -> None:
+        # self.callbacks is read at each call: a dashboard may attach mid-search.
+        for callback in [*(self.callbacks or []), self._progress]:
             method = getattr(callback, hook, None)
             if method is not None:
                 method(self, *args)
