@@ -117,8 +117,8 @@ def test_failed_trials_are_recorded_and_the_search_goes_on(data):
     X, y = data
     search = KerasTunerSearchCV(
         clf(epochs=1), {"fusion": ["concat", "no_such_fusion"]},
-        tuner="grid", max_trials=None, cv=2, progress=False,
-    ).fit(X, y)  # fmt: skip
+        tuner="grid", max_trials=None, cv=2, n_jobs=2, progress=False,
+    ).fit(X, y)  # folds in two processes  # fmt: skip
     res = search.cv_results_
     by_fusion = {p["fusion"]: i for i, p in enumerate(res["params"])}
     bad, good = by_fusion["no_such_fusion"], by_fusion["concat"]
