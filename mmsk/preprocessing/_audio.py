@@ -165,10 +165,20 @@ class AudioFeaturizer(  # type: ignore[call-arg]
         """(n, S) float32 waveforms -> (n, T, M) float32 features."""
         if self.features == "waveform":
             return waves[:, :, None]
+        return np.asarray(self.features_graph(tf().constant(waves)).numpy(), np.float32)
+
+    def features_graph(self, waves: Any) -> Any:
+        """The features of a float32 tensor (n, S) of waveforms, as TensorFlow ops.
+
+        What :meth:`transform` computes after decoding (before normalising), usable
+        inside a ``tf.function``; :func:`mmsk.export` builds its audio input with it.
+        """
         tf_ = tf()
+        if self.features == "waveform":
+            return waves[:, :, None]
         _, win, hop = self._geometry()
         fft = 1 << (win - 1).bit_length()
-        stft = tf_.signal.stft(tf_.constant(waves), win, hop, fft_length=fft)
+        stft = tf_.signal.stft(waves, win, hop, fft_length=fft)
         mel_matrix = tf_.signal.linear_to_mel_weight_matrix(
             self.n_mels,
             fft // 2 + 1,
@@ -180,7 +190,7 @@ class AudioFeaturizer(  # type: ignore[call-arg]
         out = tf_.math.log(mel + 1e-6)
         if self.features == "mfcc":
             out = tf_.signal.mfccs_from_log_mel_spectrograms(out)
-        return np.asarray(out.numpy(), np.float32)
+        return out
 
     def _chunks(self, column: Column) -> Any:
         """Yield (present row indices, features of those rows), _CHUNK rows at a time."""
