@@ -58,8 +58,9 @@ def main(argv: list[str] | None = None) -> None:
     print(load_warning())
     from sklearn.model_selection import GridSearchCV, ParameterGrid, train_test_split
 
-    from mmsk import KerasTunerSearchCV, MultimodalClassifier
+    from mmsk import KerasTunerSearchCV, ModalityPreprocessor, MultimodalClassifier
     from mmsk.datasets import load_av_digits
+    from mmsk.preprocessing import AudioFeaturizer, ImagePreprocessor
 
     print(versions())
     X, y = load_av_digits(return_X_y=True)
@@ -67,7 +68,14 @@ def main(argv: list[str] | None = None) -> None:
         X, y, train_size=rows, test_size=min(600, len(X) - rows), stratify=y,
         random_state=args.seed,
     )  # fmt: skip
-    estimator = MultimodalClassifier(epochs=args.max_epochs, batch_size=16, random_state=args.seed)
+    # The demo's preprocessing: the digits at their own 8x8 grey, speech at 8 kHz.
+    prep = ModalityPreprocessor([
+        ("image", ImagePreprocessor(size=8, color_mode="grayscale"), "image"),
+        ("audio", AudioFeaturizer(sample_rate=8000, n_mels=32), "audio"),
+    ])  # fmt: skip
+    estimator = MultimodalClassifier(
+        preprocessor=prep, epochs=args.max_epochs, batch_size=16, random_state=args.seed
+    )
     n_grid = len(ParameterGrid(GRID))
     print(f"{rows} training rows, {len(X_test)} held out, {cv} folds, grid of {n_grid}, "
           f"max {args.max_epochs} epochs")  # fmt: skip
