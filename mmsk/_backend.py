@@ -51,3 +51,16 @@ def keras() -> ModuleType:
             f"Received: KERAS_BACKEND={_keras.backend.backend()!r}"
         )
     return _keras
+
+
+def keras_tuner() -> ModuleType:
+    """Return the ``keras_tuner`` module, with TensorFlow set up first."""
+    tf()
+    try:
+        import keras_tuner as _kt
+    except ImportError as exc:
+        raise BackendError(
+            "tuning needs Keras Tuner: `pip install 'mmsk[tune]'` (keras-tuner, tensorboard, "
+            f"grpcio) ({exc})"
+        ) from exc
+    return _kt

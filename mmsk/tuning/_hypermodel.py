@@ -57,12 +57,12 @@ def to_hypermodel(estimator: Any, search_space: dict[str, Any], X: Any, y: Any) 
 
 
 def _define() -> type:
-    import keras_tuner as kt
-
     from mmsk import _backend
+
+    kt = _backend.keras_tuner()
     from mmsk.models._base import _seeded
 
-    class MmskHyperModel(kt.HyperModel):
+    class MmskHyperModel(kt.HyperModel):  # type: ignore[name-defined]
         """See :func:`mmsk.tuning.to_hypermodel`."""
 
         def __init__(self, estimator: Any, search_space: dict[str, Any], X: Any, y: Any):

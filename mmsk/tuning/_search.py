@@ -17,6 +17,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
+from mmsk import _backend
 from mmsk.exceptions import MmskError, ParameterError
 from mmsk.tuning._callbacks import SearchCallback, TrialRecord
 from mmsk.tuning._progress import TextProgress
@@ -279,6 +280,7 @@ class KerasTunerSearchCV(BaseSearchCV):
         return self
 
     def _run_search(self, evaluate_candidates: Any) -> None:
+        _backend.keras_tuner()  # a clear error when Keras Tuner is missing
         from mmsk.tuning._tuner import FatalError, SearchTuner, is_chief, make_oracle
 
         seed = None

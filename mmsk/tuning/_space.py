@@ -241,9 +241,9 @@ class SearchSpace:
 
     def hyperparameters(self) -> Any:
         """A ``keras_tuner.HyperParameters`` holding the declarations."""
-        import keras_tuner as kt
+        from mmsk import _backend
 
-        hp = kt.HyperParameters()
+        hp = _backend.keras_tuner().HyperParameters()
         self.register(hp)
         return hp
 
