@@ -82,18 +82,26 @@ class CheckedInputMixin:
             check_numeric_array(X)
         try:
             return super()._to_batch(X, fit=fit)  # type: ignore[misc]
+        except ColumnMismatchError as exc:
+            raise ColumnMismatchError(self._with_columns(str(exc), fit)) from exc
         except MmskError:
             raise
         except TypeError as exc:
             raise InputTypeError(f"X: {exc}") from exc
         except ValueError as exc:
             text = str(exc)
-            error = ColumnMismatchError if "features" in text or "feature names" in text else None
-            if error is not None:
-                raise error(text) from exc
+            if "features" in text or "feature names" in text:
+                raise ColumnMismatchError(self._with_columns(text, fit)) from exc
             raise InputError(
                 f"X: {text}; expected a DataFrame, a ModalityBatch, or a 2-D array of numbers"
             ) from exc
+
+    def _with_columns(self, text: str, fit: bool) -> str:
+        """scikit-learn's message (its estimator checks look for it) + the columns expected."""
+        seen = getattr(self, "feature_names_in_", None)
+        if fit or seen is None or "Expected the columns" in text:
+            return text
+        return f"{text.rstrip()}\nExpected the columns seen in fit: {list(seen)}"
 
     def set_params(self, **params: Any) -> Any:
         check_param_names(self, params)
