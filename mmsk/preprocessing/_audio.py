@@ -172,6 +172,13 @@ class AudioFeaturizer(  # type: ignore[call-arg]
 
         What :meth:`transform` computes after decoding (before normalising), usable
         inside a ``tf.function``; :func:`mmsk.export` builds its audio input with it.
+
+        Examples
+        --------
+        >>> import numpy as np, tensorflow as tf
+        >>> featurizer = AudioFeaturizer(sample_rate=8000, n_mels=20).fit([np.zeros(8000)])
+        >>> featurizer.features_graph(tf.zeros((2, 8000))).shape
+        TensorShape([2, 98, 20])
         """
         tf_ = tf()
         if self.features == "waveform":
