@@ -43,8 +43,10 @@ class MultimodalClassifier(ClassifierMixin, CheckedInputMixin, BaseMultimodal):
     preprocessor : ModalityPreprocessor, optional
         Preprocessing of DataFrame input (default: inferred); settings
         reachable as ``preprocessor__<name>__<param>``.
-    head_units, head_layers : int, default=64, 1
-        Width and depth of the dense head on the fused embedding.
+    head_units : int, default=64
+        Width of the dense head's layers on the fused embedding.
+    head_layers : int, default=1
+        Number of dense layers in the head (0: the output layer alone).
     dropout : float, default=0.1
         Dropout in the head.
     modality_dropout : float, default=0.0
