@@ -258,13 +258,15 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
             ``monitor=True`` adds a :class:`mmsk.widgets.TrainingMonitor` (a live
             plot in Jupyter, a text bar elsewhere).
 
-        With ``warm_start=True`` a fitted estimator keeps its model and
-        preprocessing and trains on from epoch ``n_epochs_`` until ``epochs``
-        in total (the meaning of Keras' ``initial_epoch``).
-
         Returns
         -------
         self
+
+        Notes
+        -----
+        With ``warm_start=True`` a fitted estimator keeps its model and
+        preprocessing and trains on from epoch ``n_epochs_`` until ``epochs``
+        in total (the meaning of Keras' ``initial_epoch``).
         """
         self._validate_params()
         monitor = fit_params.pop("monitor", None)
