@@ -364,6 +364,12 @@ def test_sample_weight_of_the_wrong_length(fitted, table):
     _raises(InputError, r"sample_weight.*\(5,\), expected \(30,\)", clf.fit, X, y, np.ones(5))
 
 
+def test_validation_split_leaving_no_row_to_train_on(table):
+    X, y = table
+    clf = mmsk.MultimodalClassifier(epochs=1, validation_split=0.99)
+    _raises(InputError, r"validation_split=0.99 of 30 rows leaves 0 to train on", clf.fit, X, y)
+
+
 def test_columns_at_predict_differ_from_fit(fitted, table):
     X, _ = table
     pattern = r"(?s)yet now missing:\n- price.*Expected the columns seen in fit: \['caption', 'pr"

@@ -371,6 +371,13 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
         rows = np.arange(len(batch))
         if self.validation_split:
             stratify = y if y.ndim == 1 and self._stratify() else None
+            n_val = int(np.ceil(self.validation_split * len(rows)))
+            if n_val < 1 or n_val >= len(rows):
+                raise InputError(
+                    f"validation_split={self.validation_split} of {len(rows)} rows leaves "
+                    f"{len(rows) - n_val} to train on and {n_val} to validate; expected at "
+                    "least one row in each"
+                )
             try:
                 rows, val = train_test_split(rows, test_size=self.validation_split,
                                              random_state=seed, stratify=stratify)  # fmt: skip
