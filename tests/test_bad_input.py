@@ -10,15 +10,14 @@ empty or huge texts, unseen categories): those must work, with the right output.
 import io
 import os
 import resource
-import struct
 import subprocess
 import sys
 import wave
-import zlib
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import png_header
 from PIL import Image
 
 import mmsk
@@ -48,23 +47,6 @@ def _png_bytes(array, **kw):
     return buffer.getvalue()
 
 
-def _png_header(width, height):
-    """A valid PNG whose header claims width x height RGB pixels (with almost no data)."""
-
-    def chunk(kind, data):
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + (chunk(b"IEND", b""))
-    )
-
-
 def _wav(path, samples, rate=8000, channels=1):
     data = np.asarray(samples * 32767, dtype="<i2")
     with wave.open(str(path), "wb") as w:
@@ -89,7 +71,7 @@ def files(tmp_path_factory):
     (d / "truncated.png").write_bytes(big[: len(big) // 2])
     (d / "empty.png").write_bytes(b"")
     (d / "folder.png").mkdir()
-    (d / "huge.png").write_bytes(_png_header(100_000, 100_000))
+    (d / "huge.png").write_bytes(png_header(100_000, 100_000))
     (d / "good.png").write_bytes(good)
     wav = _wav(d / "tone.wav", _tone(8000))
     data = open(wav, "rb").read()

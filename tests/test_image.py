@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import io
 import pickle
-import struct
 import threading
 import time
 import warnings
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import sklearn
+from conftest import png_header
 from PIL import Image
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -52,23 +51,6 @@ def encode(img: Image.Image | np.ndarray, fmt: str = "PNG") -> bytes:
     buf = io.BytesIO()
     pil.save(buf, fmt)
     return buf.getvalue()
-
-
-def png_header(width: int, height: int) -> bytes:
-    """A PNG that claims a size in its header but holds (almost) no pixel data."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
-    )
 
 
 def left_white_right_black(out: np.ndarray, low: float = 0.25, high: float = 0.75) -> bool:

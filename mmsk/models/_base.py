@@ -31,6 +31,7 @@ from mmsk.exceptions import (
     ParameterError,
 )
 from mmsk.models._build import FUSED, Head, build_model
+from mmsk.models._checks import check_score_weight
 from mmsk.models._distribute import patch_for_multi_worker, resolve_strategy, strategy_scope
 from mmsk.models._params import NestedComponentsMixin, make_component, resolve_encoders
 from mmsk.preprocessing import ModalityPreprocessor
@@ -352,6 +353,14 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
             with _seeded(_backend.keras(), seed):
                 self._train(batch, y_enc, sample_weight, seed, fit_params)
         return self
+
+    def _score_target(self, X: Any, y: Any, sample_weight: Any) -> np.ndarray:
+        """Check ``score``'s y (labels seen in fit, one per row) and weights."""
+        check_is_fitted(self, "model_")
+        y = self._check_y(y, len(X))
+        self._encode_known_target(y)
+        check_score_weight(sample_weight, len(y))
+        return y
 
     def _encode_known_target(self, y: np.ndarray) -> np.ndarray:
         """Encode ``y`` with the encoding learned in the first fit."""

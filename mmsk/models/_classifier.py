@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from mmsk.exceptions import InputError
 from mmsk.models._base import BaseMultimodal
-from mmsk.models._checks import CheckedInputMixin, check_score_weight
+from mmsk.models._checks import CheckedInputMixin
 
 
 class MultimodalClassifier(ClassifierMixin, CheckedInputMixin, BaseMultimodal):
@@ -247,10 +247,7 @@ class MultimodalClassifier(ClassifierMixin, CheckedInputMixin, BaseMultimodal):
         -------
         float
         """
-        check_is_fitted(self, "model_")
-        y = self._check_y(y, len(X))
-        self._encode_known_target(y)
-        check_score_weight(sample_weight, len(y))
+        y = self._score_target(X, y, sample_weight)
         return float(super().score(X, y, sample_weight=sample_weight))
 
     def predict(self, X: Any) -> np.ndarray:

@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import RegressorMixin
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_array
 
 from mmsk.exceptions import InputError
 from mmsk.models._base import BaseMultimodal
-from mmsk.models._checks import CheckedInputMixin, check_score_weight
+from mmsk.models._checks import CheckedInputMixin
 
 
 class MultimodalRegressor(RegressorMixin, CheckedInputMixin, BaseMultimodal):
@@ -69,10 +69,7 @@ class MultimodalRegressor(RegressorMixin, CheckedInputMixin, BaseMultimodal):
         -------
         float
         """
-        check_is_fitted(self, "model_")
-        y = self._check_y(y, len(X))
-        self._encode_known_target(y)
-        check_score_weight(sample_weight, len(y))
+        y = self._score_target(X, y, sample_weight)
         return float(super().score(X, y, sample_weight=sample_weight))
 
     def predict(self, X: Any) -> np.ndarray:
