@@ -71,6 +71,8 @@ def test_random_search_gives_sklearn_results_and_a_refit_best(data, tmp_path):
     assert isinstance(best, MultimodalClassifier)
     assert best.get_params()["head_units"] == search.best_params_["head_units"]
     assert search.predict(X).shape == (len(X),)
+    # One saved model per trial and fold; the refit is not a fold and is not saved.
+    assert len(list(tmp_path.glob("*/trial_*/fold-*.joblib"))) == 3 * 2
     assert 0 <= search.score(X, y) <= 1
     assert search.n_features_in_ == 3
     frame = search.results_frame()

@@ -319,6 +319,8 @@ class KerasTunerSearchCV(BaseSearchCV):
         if is_chief() or tuner.is_worker:
             self._replay(tuner, evaluate)  # trials the other processes ran
         self._notify("on_search_end")
+        # What sklearn fits next is the refit on all rows: not a fold of any trial.
+        self._context.refit, self._context.trial_dir = True, None
         if not self.trials_:
             raise SearchError(
                 "no trial finished: the oracle had no trials left to run and none were "
