@@ -155,13 +155,7 @@ def image(name: str, column: str, t: ImagePreprocessor) -> Modality:
             data,
             fn_output_signature=tf.TensorSpec((h, w, c), tf.float32),
         )
-        if t.normalization == "symmetric":
-            images = images * 2.0 - 1.0
-        elif t.normalization == "standardize":
-            images = (images - t.mean_) / t.std_
-        elif t.normalization == "none":
-            images = images * 255.0
-        images = images * tf.cast(present, tf.float32)[:, None, None, None]
+        images = t._normalize(images) * tf.cast(present, tf.float32)[:, None, None, None]
         return images, tf.cast(present, tf.float32)
 
     notes = (

@@ -209,15 +209,23 @@ class ImagePreprocessor(  # type: ignore[call-arg]
     def _transform_column(self, column: Column) -> np.ndarray:
         if len(column) > _CHUNK:
             return np.concatenate([self._transform_column(p) for p in self._chunks(column)])
-        out = self._decode(column)
-        if self.normalization == "symmetric":
-            out = out * 2.0 - 1.0
-        elif self.normalization == "standardize":
-            out = (out - self.mean_) / self.std_
-        elif self.normalization == "none":
-            out = out * 255.0
+        out = self._normalize(self._decode(column))
         out[~column.present] = 0.0
         return out.astype(np.float32, copy=False)
+
+    def _normalize(self, images: Any) -> Any:
+        """Map pixels in [0, 1] to the ``normalization`` chosen.
+
+        Plain arithmetic, so it serves NumPy arrays here and TensorFlow tensors
+        in the exported serving graph alike.
+        """
+        if self.normalization == "symmetric":
+            return images * 2.0 - 1.0
+        if self.normalization == "standardize":
+            return (images - self.mean_) / self.std_
+        if self.normalization == "none":
+            return images * 255.0
+        return images
 
     def iter_transform(self, X: Any, batch_size: int = 256) -> Iterator[np.ndarray]:
         """Yield :meth:`transform` of ``batch_size`` rows at a time (bounded memory).

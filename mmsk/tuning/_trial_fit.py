@@ -44,7 +44,6 @@ class TrialContext:
     resume_settings: str = ""
     refit: bool = False
     raise_errors: bool = False
-    save: bool = True
 
     def __deepcopy__(self, memo: dict) -> TrialContext:
         return self  # sklearn's clone deep-copies parameters; all clones share one context
@@ -132,9 +131,8 @@ class _TrialFit(MetaEstimatorMixin, BaseEstimator):
             folder.mkdir(parents=True, exist_ok=True)
             error_path.write_text(self.error_)
             return self
-        if ctx.save:
-            folder.mkdir(parents=True, exist_ok=True)
-            _dump(self.estimator_, model_path)
+        folder.mkdir(parents=True, exist_ok=True)
+        _dump(self.estimator_, model_path)
         return self
 
     def _fit_fold(self, key: str, X: Any, y: Any, fit_params: dict) -> Any:
