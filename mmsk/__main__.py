@@ -5,12 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 
+# Plain text for --help (the module docstring is reST for the API docs).
+DESCRIPTION = (
+    "mmsk: multimodal deep learning, the scikit-learn way. "
+    "Run 'python -m mmsk COMMAND --help' for a command's options."
+)
+
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``mmsk`` command line; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="mmsk", description=__doc__)
+    parser = argparse.ArgumentParser(prog="mmsk", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=_version())
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(
+        dest="command", required=True, title="commands", metavar="COMMAND"
+    )
     from mmsk import _demo
     from mmsk.plugins import _cli
 

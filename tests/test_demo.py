@@ -53,6 +53,9 @@ def test_demo_prints_a_table_with_the_best_marked(demo_run):
     assert "accuracy" in table and "macro-F1" in table and "predict ms/row" in table
     assert len([line for line in rows.values() if " * " in line]) == 1  # the best, marked
     assert "* best by accuracy" in table
+    # the table ends the output, and all of it fits a 24-line terminal
+    assert table.rstrip().splitlines()[-1].startswith("the best fusion")
+    assert len(proc.stdout.rstrip().splitlines()) <= 24, proc.stdout
     # progress went to stderr: a start and an end line per model
     assert proc.stderr.count("training ...") == 4 and proc.stderr.count("done in") == 4
 
@@ -79,16 +82,21 @@ def test_demo_writes_json_and_png(demo_run):
     assert png.read_bytes()[:8] == PNG_SIGNATURE
     with Image.open(png) as img:
         img.verify()
-    assert sorted(p.name for p in out.iterdir()) == ["comparison.png", "results.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "comparison.png",
+        "example.py",
+        "results.json",
+    ]
     umask = os.umask(0)
     os.umask(umask)
     assert (out / "results.json").stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 @pytest.mark.slow
-def test_demo_prints_python_that_compiles(demo_run):
-    proc, _ = demo_run
-    code = proc.stdout[proc.stdout.index("# The same in Python") :]
+def test_demo_writes_python_that_compiles(demo_run):
+    proc, out = demo_run
+    assert str(out / "example.py") in proc.stdout
+    code = (out / "example.py").read_text()
     compile(code, "<demo>", "exec")
     for call in (
         "load_av_digits()",
@@ -173,7 +181,7 @@ def test_sigint_exits_130_and_leaves_no_files(tmp_path):
     assert "interrupted; no results were written" in text
     assert "Traceback" not in text
     assert not out.exists() or list(out.iterdir()) == []
-    assert "The same in Python" not in stdout
+    assert "example.py" not in stdout
 
 
 # ---- pieces, in process --------------------------------------------------------------------

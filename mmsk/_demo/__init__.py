@@ -4,8 +4,9 @@ Loads a data set from :mod:`mmsk.datasets`, splits it (stratified, seeded),
 fits one :class:`~mmsk.MultimodalClassifier` per modality column and one per
 fusion strategy on all columns, and reports accuracy, macro-F1, fit time and
 predict time per row.  It writes ``results.json`` and ``comparison.png`` into
-``--output`` (atomically, both or neither: temporary files renamed into place) and ends
-with the Python that does the same through mmsk's public API.
+``--output``, with ``example.py``, the Python that does the same through mmsk's
+public API (atomically: all or none, temporary files renamed into place).  The
+table is printed last, so it is what a terminal shows when the run ends.
 """
 
 from __future__ import annotations
@@ -27,7 +28,15 @@ FUSIONS = ("concat", "sum", "attention", "gated", "late")
 DATASETS = ("av_digits", "icons")  # the keys of recipes(), listed without importing mmsk's parts
 RESULTS_FILE = "results.json"
 PLOT_FILE = "comparison.png"
+SCRIPT_FILE = "example.py"
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+# Plain text for --help (the module docstring is reST for the API docs).
+DESCRIPTION = (
+    "Train one model per modality column and one per fusion on a bundled data set, then "
+    "compare accuracy, macro-F1, fit time and predict time per row. Writes results.json "
+    "and comparison.png into --output (both or neither) and the same run as a Python "
+    "script that uses mmsk's public API."
+)
 
 
 def _fusions(text: str) -> list[str]:
@@ -67,8 +76,7 @@ def add_parser(commands: Any) -> None:
     p = commands.add_parser(
         "demo",
         help="train and compare single-modality and fused models on bundled data",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=DESCRIPTION,
     )
     p.add_argument(
         "--dataset",
@@ -179,11 +187,13 @@ def _run(args: argparse.Namespace, progress: Progress) -> int:
     )
     results = compare(args, recipe, progress, data, y)
     Interrupt.check()
-    print()
-    print(format_table(results))
     out = Path(args.output)
+    code = "# The demo's run with mmsk's public API\n" + equivalent_python(
+        args, recipe, columns, results["best"]
+    )
     files: dict[Path, Callable[[Path], None]] = {
-        out / RESULTS_FILE: lambda path: write_json(results, path)
+        out / RESULTS_FILE: lambda path: write_json(results, path),
+        out / SCRIPT_FILE: lambda path: path.write_text(code + "\n", encoding="utf-8"),
     }
     try:
         import matplotlib  # noqa: F401
@@ -201,6 +211,8 @@ def _run(args: argparse.Namespace, progress: Progress) -> int:
         print(f"mmsk demo: cannot write results to {out}: {exc}", file=sys.stderr)
         return 1
     print("\nwrote " + ", ".join(str(p) for p in written))
-    print("\n# The same in Python (mmsk's public API):")
-    print(equivalent_python(args, recipe, columns, results["best"]))
+    print(f"{out / SCRIPT_FILE} does the same with mmsk's public API")
+    # The table last, so it is what a terminal shows when the run ends.
+    print()
+    print(format_table(results))
     return 0

@@ -12,7 +12,15 @@ COLUMNS = ("name", "group", "distribution", "version", "kinds", "status")
 
 def add_parser(commands: Any) -> None:
     """Register the ``plugins`` sub-command."""
-    p = commands.add_parser("plugins", help="list encoder and fusion plugins")
+    p = commands.add_parser(
+        "plugins",
+        help="list encoder and fusion plugins",
+        description=(
+            "List the encoders and fusions that installed packages declare through the "
+            "'mmsk.encoders' and 'mmsk.fusions' entry points, mmsk's built-ins included. "
+            "Listing imports nothing; --check imports each one and reports failures."
+        ),
+    )
     p.add_argument("--group", choices=("encoder", "fusion"), help="one group only")
     p.add_argument("--check", action="store_true", help="import each plugin to find failures")
     p.set_defaults(run=run)
