@@ -31,6 +31,7 @@ from mmsk.exceptions import (
     ParameterError,
 )
 from mmsk.models._build import FUSED, Head, build_model
+from mmsk.models._checkpoint import CheckpointFolder, backup_callback
 from mmsk.models._checks import check_score_weight
 from mmsk.models._distribute import patch_for_multi_worker, resolve_strategy, strategy_scope
 from mmsk.models._params import NestedComponentsMixin, make_component, resolve_encoders
@@ -270,6 +271,8 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
         in total (the meaning of Keras' ``initial_epoch``).
         """
         self._validate_params()
+        if self.checkpoint_dir is not None:
+            CheckpointFolder(self.checkpoint_dir)  # refuse a user's folder before any work
         monitor = fit_params.pop("monitor", None)
         if monitor:
             fit_params["callbacks"] = [*fit_params.get("callbacks", []), _monitor(monitor)]
@@ -374,8 +377,7 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
         callbacks = [*(self.callbacks or []), *kw.pop("callbacks", [])]
         if self.checkpoint_dir is not None:
             # First, so the epoch is saved before any user callback runs.
-            backup = keras.callbacks.BackupAndRestore(backup_dir=os.fspath(self.checkpoint_dir))
-            callbacks.insert(0, backup)
+            callbacks.insert(0, backup_callback(self.checkpoint_dir))
         validation = None
         rows = np.arange(len(batch))
         if self.validation_split:

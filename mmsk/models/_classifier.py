@@ -66,7 +66,11 @@ class MultimodalClassifier(ClassifierMixin, CheckedInputMixin, BaseMultimodal):
         Save the training state there after every epoch
         (``keras.callbacks.BackupAndRestore``); a ``fit`` that was killed
         resumes from its last finished epoch when run again with the same
-        settings and data.  The folder is emptied when a fit completes.
+        settings and data.  The folder must be new, empty, or one an earlier
+        mmsk fit used (marked by a ``.mmsk-checkpoint`` file); a folder holding
+        other files is refused with a ``ParameterError``.  When a fit
+        completes, mmsk removes only what it wrote (and the folder, if it
+        created it).  ``mmsk.load`` resets this path to None.
     warm_start : bool, default=False
         When fitted already, ``fit`` keeps the model and preprocessing and
         trains on from epoch ``n_epochs_`` until ``epochs`` in total (Keras'

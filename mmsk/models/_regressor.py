@@ -19,7 +19,8 @@ class MultimodalRegressor(RegressorMixin, CheckedInputMixin, BaseMultimodal):
     Same parameters as :class:`MultimodalClassifier` (without
     ``class_weight``).  Targets are standardised for training and predictions
     are returned on the original scale; single and multi-output targets are
-    supported.
+    supported.  As there, ``checkpoint_dir`` must be a new or empty folder (or
+    one mmsk marked), and ``mmsk.load`` resets it to None.
 
     Examples
     --------
