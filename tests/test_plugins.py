@@ -177,10 +177,36 @@ class UsesLambda(Encoder):
         return h, None
 
 
+class FixedLayerName(Encoder):
+    """Names its layer without the prefix: two columns of one kind collide."""
+
+    kinds = ("numeric",)
+
+    def encode(self, x, spec, *, sequence, name):
+        h = keras.layers.Dense(4, name="hidden")(x)
+        if sequence:
+            return keras.layers.Reshape((1, 4), name=f"{name}_tok")(h), None
+        return h, None
+
+
+class UnprefixedLayerName(Encoder):
+    """Unique names, but not under the prefix given."""
+
+    kinds = ("numeric",)
+
+    def encode(self, x, spec, *, sequence, name):
+        h = keras.layers.Dense(4, name=f"dense_for_{name}")(x)
+        if sequence:
+            return keras.layers.Reshape((1, 4), name=f"{name}_tok")(h), None
+        return h, None
+
+
 @pytest.mark.parametrize(
     "component, message",
     [
         (NotAnEncoder(), "must subclass mmsk.components.Encoder"),
+        (FixedLayerName(), "two numeric columns builds layers with the same name"),
+        (UnprefixedLayerName(), r"must name each layer .*dense_for_first_numeric"),
         (ChangesItsArguments(), "parameter rules"),
         (NoKinds(), "kinds must be a non-empty tuple"),
         (WrongRank(), r"must return a rank-2 tensor. Received shape: \(None, 3, 1\)"),
@@ -206,3 +232,43 @@ def test_using_a_non_component_by_name_is_a_contract_error():
             mmsk.MultimodalClassifier(fusion="not_a_fusion", epochs=1).fit(X, [0, 1] * 10)
     finally:
         plugins.unregister("fusion", "not_a_fusion")
+
+
+def _source_tree_plugin(root, package, body, kinds):
+    """A plugin as an editable install or a source checkout shows it: a .dist-info with
+    entry points but no file list, the class defined in a private module and re-exported
+    by the package's ``__init__``; importing the module would fail."""
+    (root / package).mkdir()
+    (root / package / "__init__.py").write_text(f"from ._enc import {body}\n")
+    (root / package / "_enc.py").write_text(
+        f"raise RuntimeError('imported!')\n\nclass {body}:\n    kinds = {kinds!r}\n"
+    )
+    info = root / f"{package}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[mmsk.encoders]\n{package} = {package}:{body}\n")
+
+
+def test_listing_reads_kinds_of_editable_and_reexported_plugins(tmp_path):
+    _source_tree_plugin(tmp_path, "mmsk_srcplugin", "SrcEncoder", ("image", "text"))
+    _source_tree_plugin(tmp_path, "mmsk_badkinds", "BadEncoder", ("txt",))
+    code = (
+        "import json, sys, warnings\n"
+        "from mmsk.plugins import list_plugins\n"
+        "with warnings.catch_warnings(record=True) as seen:\n"
+        "    warnings.simplefilter('always')\n"
+        "    rows = {p.name: [p.kinds, p.status, p.error] for p in list_plugins('encoder')}\n"
+        "print(json.dumps({'rows': rows, 'warnings': [str(w.message) for w in seen],\n"
+        "                  'imported': [m for m in sys.modules if m.startswith('mmsk_')]}))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, env=env)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    result = __import__("json").loads(out.stdout.strip().splitlines()[-1])
+    rows = result["rows"]
+    assert rows["mmsk_srcplugin"] == [["image", "text"], "available", None]
+    kinds, status, error = rows["mmsk_badkinds"]
+    assert kinds == ["txt"] and status == "available" and "unknown kinds ['txt']" in error
+    assert any("'mmsk_badkinds' of mmsk_badkinds" in w and "txt" in w for w in result["warnings"])
+    assert result["imported"] == []  # listing ran no plugin code

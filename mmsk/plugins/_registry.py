@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
+from mmsk._batch import KINDS
 from mmsk.exceptions import ParameterError, PluginError, UnknownComponentError
 from mmsk.plugins._static import static_kinds
 
@@ -39,11 +41,15 @@ class PluginInfo:
         :func:`register`), or several joined by ", " for a conflict.
     version : str
     kinds : tuple of str or None
-        Modality kinds an encoder accepts, read from its source without
-        importing it (None when that is not possible, and for fusions).
+        Modality kinds an encoder accepts: the class's own ``kinds`` once it is
+        imported (``check=True``), else read from its source without importing
+        it (regular and editable installs, classes re-exported by a package's
+        ``__init__``); None when neither is possible, and for fusions.
     status : {"available", "loaded", "error", "conflict", "registered"}
     error : str or None
-        Why it cannot be used, for ``"error"`` and ``"conflict"``.
+        Why it cannot be used, for ``"error"`` and ``"conflict"``; for an encoder
+        whose ``kinds`` names unknown kinds, what is wrong with them (a
+        ``UserWarning`` says the same).
     target : str
         ``module:attribute`` of the entry point.
     """
@@ -216,9 +222,15 @@ def _info(group: str, name: str, eps: list[metadata.EntryPoint], check: bool) ->
         elif (group, name) in _loaded:
             status = "loaded"
             kinds = tuple(getattr(_loaded[(group, name)], "kinds", ()) or ()) or kinds
+    dist = ", ".join(sorted(_dist(ep) for ep in eps))
+    unknown = sorted(set(kinds or ()) - set(KINDS))
+    if unknown:
+        problem = f"kinds names unknown kinds {unknown}; expected some of {list(KINDS)}"
+        warnings.warn(f"{_short(group)} {name!r} of {dist}: {problem}", UserWarning, stacklevel=3)
+        error = error or problem
     return PluginInfo(
-        name, _short(group), ", ".join(sorted(_dist(ep) for ep in eps)),
-        ", ".join(sorted({_version(ep) for ep in eps})), kinds, status, error, target,
+        name, _short(group), dist, ", ".join(sorted({_version(ep) for ep in eps})), kinds,
+        status, error, target,
     )  # fmt: skip
 
 

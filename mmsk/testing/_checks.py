@@ -101,7 +101,9 @@ def check_encoder(encoder: Encoder) -> None:
     stores arguments unchanged, get/set_params, clone), that ``kinds`` names
     known modality kinds, that :meth:`~mmsk.components.Encoder.encode` builds
     a vector (N, d) and a token sequence (N, T, d) with an optional (N, T)
-    mask on a tiny input of every accepted kind, and that a small
+    mask on a tiny input of every accepted kind, that every layer it adds is
+    named with the ``name`` prefix (so two columns of one kind can share a
+    model), and that a small
     :class:`~mmsk.MultimodalClassifier` using it fits, predicts finite values
     with missing rows, and gives identical predictions after save/load.
 
@@ -138,9 +140,42 @@ def check_encoder(encoder: Encoder) -> None:
                 partial(encoder.encode, x, spec, sequence=sequence, name=f"check_{kind}"),
             )
             _check_output(name, kind, sequence, out)
+        _check_layer_names(encoder, kind)
         _check_in_model([kind, "numeric"] if kind != "numeric" else [kind],
                         encoders={kind: clone(encoder)})  # fmt: skip
         _check_in_model([kind], encoders={kind: clone(encoder)}, fusion="attention")
+
+
+def _check_layer_names(encoder: Encoder, kind: str) -> None:
+    """Every layer an encoder adds is named ``<name>...``, so two columns of one kind fit."""
+    keras = _backend.keras()
+    name, spec = type(encoder).__name__, _SPECS[kind]
+    inputs = [keras.Input(shape=spec.shape, dtype=spec.dtype, name=f"in_{i}") for i in (1, 2)]
+    prefixes = [f"first_{kind}", f"second_{kind}"]
+    outputs = [
+        _step(f"{name}.encode on a {kind} input", partial(clone(encoder).encode, x, spec,
+                                                          sequence=False, name=prefix))
+        for x, prefix in zip(inputs, prefixes, strict=True)
+    ]  # fmt: skip
+    try:
+        model = keras.Model(inputs, [out[0] for out in outputs])
+    except ValueError as exc:
+        raise PluginContractError(
+            f"{name}.encode on two {kind} columns builds layers with the same name "
+            f"({exc}); name every layer with the `name` argument as a prefix, e.g. "
+            f'keras.layers.Dense(8, name=f"{{name}}_dense")'
+        ) from exc
+    stray = [
+        layer.name
+        for layer in model.layers
+        if not isinstance(layer, keras.layers.InputLayer)
+        and not layer.name.startswith(tuple(prefixes))
+    ]
+    if stray:
+        raise PluginContractError(
+            f"{name}.encode must name each layer it adds with the `name` argument as a "
+            f"prefix (name={prefixes[0]!r} -> '{prefixes[0]}_...'). Received layers: {stray}"
+        )
 
 
 def _check_output(name: str, kind: str, sequence: bool, out: Any) -> None:
