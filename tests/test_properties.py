@@ -54,13 +54,14 @@ IMAGES = {
 
 @st.composite
 def image_cells(draw):
+    """(cell, valid): a cell and whether ImagePreprocessor must accept it."""
     kind = draw(st.sampled_from(["array"] * 6 + ["pil", "bytes", "missing", "other"]))
     if kind == "missing":
-        return draw(MISSING)
+        return draw(MISSING), True
     if kind == "other":
-        return draw(st.one_of(st.integers(), st.text(max_size=5), st.lists(st.integers())))
-    if kind == "bytes":
-        return draw(st.binary(max_size=40))
+        return draw(st.one_of(st.integers(), st.text(max_size=5), st.lists(st.integers()))), False
+    if kind == "bytes":  # random bytes are no image format
+        return draw(st.binary(max_size=40)), False
     dtype = draw(st.sampled_from([np.uint8, np.uint16, np.float32, np.float64, np.bool_]))
     channels = draw(st.sampled_from([(), (1,), (3,), (4,), (), (1,), (3,), (4,), (2,)]))
     shape = (draw(st.integers(0, 9)) or 1, draw(st.integers(0, 9)) or 1, *channels)
@@ -71,19 +72,24 @@ def image_cells(draw):
     else:
         elements = None
     array = draw(hnp.arrays(dtype, shape, elements=elements))
+    valid = channels != (2,) and shape[0] > 0
     if kind == "pil" and array.size and array.dtype == np.uint8 and len(channels) < 2:
-        return Image.fromarray(array if not channels or channels[0] != 1 else array[..., 0])
-    return array
+        return Image.fromarray(array if not channels or channels[0] != 1 else array[..., 0]), True
+    return array, valid
 
 
 @pytest.mark.parametrize("mode", sorted(IMAGES))
 @SETTINGS
-@given(cells=st.lists(image_cells(), min_size=1, max_size=4))
-def test_image_preprocessor_on_random_cells(mode, cells):
+@given(drawn=st.lists(image_cells(), min_size=1, max_size=4))
+def test_image_preprocessor_on_random_cells(mode, drawn):
     prep = IMAGES[mode]
+    cells = [cell for cell, _ in drawn]
+    bad = [i for i, (_, valid) in enumerate(drawn) if not valid]
     out = _transform_or_mmsk_error(prep, pd.Series(cells, dtype=object))
-    if out is None:
+    if out is None:  # an error only for a bad cell, naming the first one
+        assert bad, "a valid column was refused"
         return
+    assert not bad, f"rows {bad} hold no image, yet transform accepted them"
     assert out.shape == (len(cells), *prep.spec_.shape) and out.dtype == np.float32
     assert np.isfinite(out).all()
     low = -1.0 if prep.normalization == "symmetric" else 0.0
@@ -154,11 +160,12 @@ AUDIO = {
 
 @st.composite
 def audio_cells(draw):
+    """(cell, valid): a cell and whether AudioFeaturizer must accept it."""
     kind = draw(st.sampled_from(["array"] * 6 + ["missing", "other"]))
     if kind == "missing":
-        return draw(MISSING)
+        return draw(MISSING), True
     if kind == "other":
-        return draw(st.one_of(st.binary(max_size=30), st.integers(), st.text(max_size=4)))
+        return draw(st.one_of(st.binary(max_size=30), st.integers(), st.text(max_size=4))), False
     dtype = draw(st.sampled_from([np.float32, np.float64, np.int16, np.uint8, np.int32]))
     length = 0 if draw(st.integers(0, 9)) == 9 else draw(st.integers(1, 60))
     shape = draw(st.sampled_from([(length,), (length, 2), (length, 1)]))
@@ -166,17 +173,21 @@ def audio_cells(draw):
     array = draw(hnp.arrays(dtype, shape, elements=elements))
     if draw(st.integers(0, 5)) == 5 and array.dtype.kind == "f" and array.size:
         array[0] = np.nan
-    return array
+    return array, bool(array.size) and bool(np.isfinite(array).all())
 
 
 @pytest.mark.parametrize("features", sorted(AUDIO))
 @SETTINGS
-@given(cells=st.lists(audio_cells(), min_size=1, max_size=4))
-def test_audio_featurizer_on_random_cells(features, cells):
+@given(drawn=st.lists(audio_cells(), min_size=1, max_size=4))
+def test_audio_featurizer_on_random_cells(features, drawn):
     featurizer = AUDIO[features]
+    cells = [cell for cell, _ in drawn]
+    bad = [i for i, (_, valid) in enumerate(drawn) if not valid]
     out = _transform_or_mmsk_error(featurizer, pd.Series(cells, dtype=object))
-    if out is None:
+    if out is None:  # an error only for a bad cell
+        assert bad, "a valid column was refused"
         return
+    assert not bad, f"rows {bad} hold no waveform, yet transform accepted them"
     assert out.shape == (len(cells), *featurizer.spec_.shape) and out.dtype == np.float32
     assert np.isfinite(out).all()
 
@@ -211,9 +222,11 @@ def _column(draw, kind, n):
 
 @st.composite
 def frames(draw, kinds=GOOD_KINDS + BAD_KINDS):
-    """A DataFrame of 1-3 columns of the given kinds, with missing cells."""
+    """(frame, unknowable, drawn): 1-3 columns of the given kinds with missing cells, the
+    columns whose cells may not tell their kind (a bad kind, or all missing), and the
+    kind drawn for each column."""
     n = draw(st.integers(1, 6))
-    data = {}
+    data, unknowable, drawn = {}, [], {}
     for name in draw(st.lists(st.sampled_from("abcd"), min_size=1, max_size=3, unique=True)):
         kind = draw(st.sampled_from(kinds))
         values = _column(draw, kind, n)
@@ -221,28 +234,42 @@ def frames(draw, kinds=GOOD_KINDS + BAD_KINDS):
             data[name] = pd.Series(values)
         else:
             data[name] = pd.Series(values, dtype=object)
-    return pd.DataFrame(data)
+        drawn[name] = kind
+        if kind in BAD_KINDS or data[name].isna().all():
+            unknowable.append(name)
+    return pd.DataFrame(data), unknowable, drawn
+
+
+EXPECTED_KIND = {"float": "numeric", "int": "numeric", "short": "categorical",
+                 "sentence": "text", "image": "image"}  # fmt: skip
 
 
 @SETTINGS
-@given(frame=frames())
-def test_infer_modalities_gives_a_kind_or_an_mmsk_error(frame):
+@given(drawn=frames())
+def test_infer_modalities_gives_a_kind_or_an_mmsk_error(drawn):
+    frame, unknowable, column_kinds = drawn
     try:
         kinds = mmsk.infer_modalities(frame)
     except MmskError as exc:
-        assert "column" in str(exc)
+        assert unknowable, f"refused a frame of good columns: {exc}"
+        assert any(f"column {name!r}" in str(exc) for name in unknowable), str(exc)
         return
     assert list(kinds) == list(frame.columns) and set(kinds.values()) <= set(KINDS)
+    for name, kind in column_kinds.items():
+        if name not in unknowable:
+            assert kinds[name] == EXPECTED_KIND[kind], (name, kind, kinds)
 
 
 @settings(SETTINGS, max_examples=25)
-@given(frame=frames(GOOD_KINDS))
-def test_modality_preprocessor_keeps_rows_shapes_and_dtypes(frame):
+@given(drawn=frames(GOOD_KINDS))
+def test_modality_preprocessor_keeps_rows_shapes_and_dtypes(drawn):
+    frame, unknowable, _ = drawn
     prep = ModalityPreprocessor(image=ImagePreprocessor(size=2), text=TextVectorizer())
     try:
         batch = prep.fit_transform(frame)
     except MmskError as exc:
         assert isinstance(exc, (ValueError, TypeError)) and str(exc)
+        assert unknowable, f"refused a frame of good columns: {exc}"
         return
     again = prep.transform(frame)
     for name in batch:
