@@ -31,7 +31,11 @@ _LAZY = {
     "KerasTunerSearchCV": "mmsk.tuning",
     "save": "mmsk._persist",
     "load": "mmsk._persist",
+    "get_untrusted_types": "mmsk._persist",
     "export": "mmsk._export",
+    "get_config": "mmsk._config",
+    "set_config": "mmsk._config",
+    "config_context": "mmsk._config",
 }
 _SUBMODULES = {
     "testing",

@@ -1,91 +1,235 @@
-"""Check a ``.keras`` file's configuration before Keras loads it, then load it safely."""
+"""Check a ``.keras`` file (its zip and its configuration) before Keras loads it.
+
+The archive may hold only ``config.json``, ``metadata.json`` and
+``model.weights.h5``, read with the same limits as the save around it.  In the
+configuration, every serialized object is resolved the way Keras would
+resolve it, and refused unless it is:
+
+- a Keras class from a modelling sub-package (layers, models, losses, metrics,
+  optimizers, initializers, regularizers, constraints, activations, ops,
+  dtype policies, random), other than the ones that run code or read files
+  (``Lambda``, ``TFSMLayer``, ``TorchModuleWrapper``, ``JaxLayer``,
+  ``FlaxLayer``, and lookup layers given a vocabulary *file*);
+- a Keras function from activations, losses, metrics, initializers,
+  regularizers or constraints;
+- a class registered with Keras whose module belongs to mmsk or an installed
+  mmsk plugin (or is named in ``trusted=``).
+
+Anything else (a Python lambda, a module import, ``keras.utils.get_file``,
+``keras.config.enable_unsafe_deserialization``, a ``__typespec__``) is an
+:class:`~mmsk.exceptions.UnsafeFileError`.  Keras then loads the model with
+``safe_mode=True``.
+"""
 
 from __future__ import annotations
 
 import io
-import json
 import os
 import tempfile
 import zipfile
 from typing import Any
 
 from mmsk import _backend
-from mmsk._persist._allow import allowed_module
+from mmsk._persist._limits import (
+    READ_ERRORS,
+    Budget,
+    check_zip,
+    parse_json,
+    read_zip_member,
+)
+from mmsk._persist._trust import plugin_packages
 from mmsk.exceptions import PersistenceError, UnsafeFileError
 
-# Serialized objects Keras would turn back into Python code.
-_CODE = {"Lambda", "__lambda__", "TFSMLayer"}
+KERAS_MEMBERS = ("config.json", "metadata.json", "model.weights.h5")
+CLASS_PACKAGES = (
+    "layers", "models", "losses", "metrics", "optimizers", "initializers", "regularizers",
+    "constraints", "activations", "ops", "dtype_policies", "random",
+)  # fmt: skip
+FUNCTION_PACKAGES = (
+    "activations", "losses", "metrics", "initializers", "regularizers", "constraints",
+)  # fmt: skip
+REFUSED = {"Lambda", "TFSMLayer", "TorchModuleWrapper", "JaxLayer", "FlaxLayer"}
+# Serialized values, not classes; Keras turns them into data.
+VALUES = {"__keras_tensor__", "__tensor__", "__numpy__", "__bytes__", "__ellipsis__", "__slice__"}
+LOOKUPS = {"StringLookup", "IntegerLookup", "TextVectorization"}
 
 
-def _objects(node: Any, path: str = "") -> Any:
+def objects(node: Any, path: str = "") -> Any:
     """Yield (path, dict) for every serialized object (a dict with a ``class_name``)."""
-    if isinstance(node, dict):
-        if "class_name" in node:
-            yield path, node
-        for key, value in node.items():
-            yield from _objects(value, f"{path}.{key}" if path else str(key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from _objects(value, f"{path}[{i}]")
+    stack = [(node, path)]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            if "class_name" in node:
+                yield path, node
+            stack.extend((v, f"{path}.{k}" if path else str(k)) for k, v in reversed(node.items()))
+        elif isinstance(node, list):
+            stack.extend((v, f"{path}[{i}]") for i, v in reversed(list(enumerate(node))))
 
 
-def check_config(config: Any, where: str) -> None:
-    """Refuse Lambda layers, serialized functions and classes mmsk does not know.
-
-    Keras' built-ins (module ``keras...``) are allowed; other classes must come
-    from mmsk or an installed plugin *and* be registered with Keras
-    (``registered_name``), so ``safe_mode`` and the registry decide what they are.
-    """
-    for path, obj in _objects(config):
-        cls, module = obj.get("class_name"), obj.get("module")
-        layer = (
-            (obj.get("config") or {}).get("name") if isinstance(obj.get("config"), dict) else None
-        )
-        label = f"{cls!r}" + (f" (layer {layer!r})" if layer else "") + f" at {path or 'the top'}"
-        if cls in _CODE:
-            raise UnsafeFileError(
-                f"{where}: the model holds a {label}, which stores Python code that loading "
-                "would run; mmsk.load refuses it. Expected only Keras built-in layers and "
-                "layers registered by mmsk or an installed plugin"
-            )
-        if cls == "function" and not (isinstance(module, str) and module.startswith("keras")):
-            raise UnsafeFileError(
-                f"{where}: the model names the function {obj.get('config')!r} from module "
-                f"{module!r} at {path}; mmsk.load only accepts Keras' own functions"
-            )
-        if module is None or (isinstance(module, str) and module.split(".")[0] == "keras"):
-            continue
-        if (
-            not isinstance(module, str)
-            or not allowed_module(module)
-            or not obj.get("registered_name")
-        ):
-            raise UnsafeFileError(
-                f"{where}: the model holds the class {label} from module {module!r}, which is "
-                "neither Keras' nor a Keras-registered class of mmsk or an installed plugin; "
-                "mmsk.load refuses unknown classes"
-            )
-
-
-def check_keras_bytes(data: bytes, where: str) -> None:
-    """Read ``config.json`` from a ``.keras`` archive's bytes and :func:`check_config` it."""
+def read_keras(data: bytes, budget: Budget, where: str) -> tuple[dict[str, bytes], Any]:
+    """The members of a ``.keras`` archive (checked) and its parsed configuration."""
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            config = json.loads(archive.read("config.json"))
-    except (zipfile.BadZipFile, KeyError, ValueError, EOFError) as exc:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except READ_ERRORS as exc:
         raise PersistenceError(
             f"{where}: not a readable .keras model ({type(exc).__name__}: {exc}); the file is "
             "damaged or truncated"
         ) from exc
-    check_config(config, where)
+    with archive:
+        infos = check_zip(archive, budget, lambda n: n in KERAS_MEMBERS, where)
+        if "config.json" not in infos:
+            raise PersistenceError(f"{where}: the .keras model has no config.json")
+        budget.used -= len(data)  # its members are counted instead
+        members = {n: read_zip_member(archive, info, budget, where) for n, info in infos.items()}
+    config = parse_json(members["config.json"], "config.json", budget.limits, where)
+    return members, config
 
 
-def load_keras(data: bytes, where: str) -> Any:
+def foreign_classes(config: Any) -> set[str]:
+    """``module:class`` of every class outside Keras in a model configuration."""
+    names = set()
+    for _, obj in objects(config):
+        cls, module = obj.get("class_name"), obj.get("module")
+        if cls in VALUES or cls == "function" or not isinstance(module, str):
+            continue
+        if module != "keras" and not module.startswith("keras."):
+            names.add(f"{module}:{cls}")
+    return names
+
+
+def _label(obj: dict[str, Any], path: str) -> str:
+    inner = obj.get("config")
+    layer = inner.get("name") if isinstance(inner, dict) else None
+    return (
+        f"{obj.get('class_name')!r:.100}"
+        + (f" (layer {layer!r:.60})" if isinstance(layer, str) else "")
+        + f" at {path or 'the top'}"
+    )
+
+
+def _keras_symbol(module: str, name: str) -> Any:
+    """What Keras' own resolver finds for ``module.name`` (a keras module only)."""
+    import importlib
+
+    from keras.src.api_export import get_symbol_from_name
+
+    obj = get_symbol_from_name(f"{module}.{name}")
+    if obj is None and module.startswith("keras.src."):
+        obj = vars(importlib.import_module(module)).get(name)
+    return obj
+
+
+def _in_packages(obj: Any, packages: tuple[str, ...]) -> bool:
+    module = getattr(obj, "__module__", "") or ""
+    return any(
+        module == f"keras.src.{p}" or module.startswith(f"keras.src.{p}.") for p in packages
+    )
+
+
+def _registered(key: Any) -> Any:
+    from keras.saving import get_registered_object
+
+    return get_registered_object(key) if isinstance(key, str) else None
+
+
+def _trusted_module(module: Any, name: Any, extra: frozenset[str]) -> bool:
+    if not isinstance(module, str):
+        return False
+    return module.split(".", 1)[0] in plugin_packages() or f"{module}:{name}" in extra
+
+
+def check_config(config: Any, where: str, extra: frozenset[str] = frozenset()) -> None:
+    """Refuse every object in a model configuration that could run code or read files."""
+    for path, obj in objects(config):
+        cls, module = obj.get("class_name"), obj.get("module")
+        label = _label(obj, path)
+
+        def unsafe(why: str, label: str = label) -> UnsafeFileError:
+            return UnsafeFileError(
+                f"{where}: the model holds {label}: {why}; mmsk.load refuses it"
+            )
+
+        if not isinstance(cls, str):
+            raise unsafe("its class_name is not a string")
+        if cls in VALUES:
+            continue
+        if cls in REFUSED or cls.startswith("__"):
+            raise unsafe("this stores Python code or reads files when loaded")
+        if cls == "function":
+            fn = obj.get("config")
+            if not isinstance(fn, str) or not fn.isidentifier():
+                raise unsafe(f"the function {fn!r:.80} is not a plain Keras function name")
+            found = _registered(fn)
+            if found is not None:
+                if not _trusted_module(getattr(found, "__module__", None), fn, extra):
+                    raise unsafe(f"{fn!r} is registered by {found.__module__!r}, not mmsk")
+                continue
+            if module == "builtins":
+                continue  # Keras looks in activations, losses, metrics, ... only
+            target = _keras_symbol(module, fn) if isinstance(module, str) and (
+                module == "keras" or module.startswith("keras.")) else None  # fmt: skip
+            if not callable(target) or not _in_packages(target, FUNCTION_PACKAGES):
+                raise unsafe(
+                    f"function {fn!r} of module {module!r:.80}: only Keras' activations, "
+                    "losses, metrics, initializers, regularizers and constraints are accepted"
+                )
+            continue
+        registered = obj.get("registered_name", cls)
+        found = _registered(registered)
+        if found is not None:  # Keras takes a registered object before anything else
+            if not (
+                isinstance(found, type)
+                and found.__module__ == module
+                and found.__name__ == cls
+                and _trusted_module(module, cls, extra)
+            ):
+                raise unsafe(
+                    f"its registered name {registered!r:.80} is the Keras-registered "
+                    f"{getattr(found, '__module__', '?')}.{getattr(found, '__name__', '?')}, "
+                    "not a layer of mmsk or an installed plugin"
+                )
+            continue
+        if not isinstance(module, str) or not (module == "keras" or module.startswith("keras.")):
+            raise unsafe(
+                f"the class {cls!r:.80} from module {module!r:.80} is neither Keras' nor a "
+                "Keras-registered class of mmsk or an installed plugin"
+            )
+        target = _keras_symbol(module, cls)
+        if not (isinstance(target, type) and _in_packages(target, CLASS_PACKAGES)):
+            raise unsafe(
+                f"{module}.{cls} is not a Keras layer, model, loss, metric, optimizer, "
+                "initializer, regularizer, constraint or dtype policy"
+            )
+        if any(issubclass(target, r) for r in _refused_classes()):
+            raise unsafe("this stores Python code or reads files when loaded")
+        inner = obj.get("config")
+        if cls in LOOKUPS and isinstance(inner, dict):
+            if isinstance(inner.get("vocabulary"), str) or isinstance(
+                inner.get("idf_weights"), str
+            ):
+                raise unsafe("its vocabulary is a file path, which Keras would read")
+
+
+def _refused_classes() -> list[type]:
+    keras = _backend.keras()
+    found = []
+    for name in REFUSED:
+        cls = getattr(keras.layers, name, None)
+        if isinstance(cls, type):
+            found.append(cls)
+    return found
+
+
+def load_keras(
+    data: bytes, budget: Budget, where: str, extra: frozenset[str] = frozenset()
+) -> Any:
     """Check, then load a ``.keras`` model from bytes with ``safe_mode=True``."""
-    check_keras_bytes(data, where)
+    _, config = read_keras(data, budget, where)
     keras = _backend.keras()
     import mmsk.layers  # noqa: F401  (registers mmsk's layers)
 
+    check_config(config, where, extra)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.keras")
         with open(path, "wb") as fh:
@@ -93,10 +237,9 @@ def load_keras(data: bytes, where: str) -> Any:
         try:
             return keras.saving.load_model(path, safe_mode=True, compile=True)
         except Exception as exc:
-            text = f"{type(exc).__name__}: {exc}"
-            error = UnsafeFileError if "safe_mode" in text or "lambda" in text.lower() else None
-            raise (error or PersistenceError)(
-                f"{where}: Keras could not load the model with safe_mode=True ({text})"
+            raise PersistenceError(
+                f"{where}: Keras could not load the model with safe_mode=True "
+                f"({type(exc).__name__}: {str(exc)[:500]})"
             ) from exc
 
 

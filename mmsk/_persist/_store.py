@@ -1,39 +1,103 @@
-"""Where a save lives: a folder or a zip file holding the same members."""
+"""Where a save lives: a folder or a zip file holding the same members.
+
+Writing replaces only an earlier mmsk save, recognised by the marker member
+``.mmsk-save`` that :func:`write` puts in every save; reading checks every
+member (see :mod:`mmsk._persist._limits`).
+"""
 
 from __future__ import annotations
 
 import contextlib
-import io
 import os
+import re
 import shutil
+import stat
 import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from mmsk.exceptions import PersistenceError
+from mmsk._persist._limits import (
+    READ_ERRORS,
+    Budget,
+    Limits,
+    check_zip,
+    read_folder_member,
+    read_zip_member,
+)
+from mmsk.exceptions import PersistenceError, UnsafeFileError
 
 CONFIG = "config.json"
 ARRAYS = "arrays.npz"
+MARKER = ".mmsk-save"
+MARKER_TEXT = b"mmsk save: this folder or zip was written by mmsk.save, which may replace it\n"
+MODEL_FILE = re.compile(r"models/[0-9]{1,6}\.keras")
+
+
+def is_member(name: str) -> bool:
+    """True for the names a save holds."""
+    return name in (CONFIG, ARRAYS, MARKER) or bool(MODEL_FILE.fullmatch(name))
 
 
 def is_zip_path(path: Path) -> bool:
     return path.suffix.lower() == ".zip"
 
 
+def _zip_is_save(path: Path) -> bool:
+    """True when ``path`` is a zip written by mmsk.save (it holds the marker)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except READ_ERRORS:
+        return False
+    return MARKER in names and all(is_member(n) or n == "models/" for n in names)
+
+
+def _folder_refusal(path: Path) -> str | None:
+    """Why the folder ``path`` may not be replaced, or None when it may."""
+    entries = sorted(os.listdir(path))
+    if not entries:
+        return None
+    if MARKER not in entries:
+        return "a folder that is not an mmsk save (it has no .mmsk-save marker)"
+    others = []
+    for name in entries:
+        full = path / name
+        if name == "models" and full.is_dir() and not full.is_symlink():
+            others += [f"models/{n}" for n in os.listdir(full) if not MODEL_FILE.fullmatch(
+                f"models/{n}") or not (full / n).is_file() or (full / n).is_symlink()]  # fmt: skip
+        elif not is_member(name) or not full.is_file() or full.is_symlink():
+            others.append(name)
+    if others:
+        return f"an mmsk save that also holds other files ({', '.join(others[:5])})"
+    return None
+
+
+def _refuse(path: Path, what: str) -> PersistenceError:
+    return PersistenceError(
+        f"Expected a new path, an earlier mmsk save, or an empty folder. Received: "
+        f"{os.fspath(path)!r}, {what}; mmsk.save does not replace it (nothing was touched)"
+    )
+
+
 def write(path: Path, members: dict[str, bytes]) -> None:
-    """Write ``members`` to a zip (``*.zip``) or a folder, replacing an earlier save whole.
+    """Write ``members`` to a zip (``*.zip``) or a folder, replacing only an earlier save.
 
     Everything is written next to ``path`` first and renamed into place, so an
-    error or Ctrl-C never leaves a half-written save behind.
+    error or Ctrl-C never leaves a half-written save behind.  An existing file
+    or folder is replaced only when it is an mmsk save (it holds the marker
+    and nothing but a save's members); an empty folder is used as is.
     """
+    members = {MARKER: MARKER_TEXT, **members}
     parent = path.parent
-    parent.mkdir(parents=True, exist_ok=True)
     if is_zip_path(path):
         if path.is_dir():
-            raise PersistenceError(
-                f"Expected a path for a zip file. Received: {os.fspath(path)!r}, a folder"
-            )
+            raise _refuse(path, "a folder")
+        if os.path.lexists(path):
+            mode = os.lstat(path).st_mode
+            if not stat.S_ISREG(mode) or not _zip_is_save(path):
+                raise _refuse(path, "a file that is not a zip written by mmsk.save")
+        parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
         try:
             with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w") as archive:
@@ -46,13 +110,13 @@ def write(path: Path, members: dict[str, bytes]) -> None:
             if os.path.exists(tmp):
                 os.unlink(tmp)
         return
-    if path.exists() and not (path.is_dir() and (path / CONFIG).is_file()):
-        what = "a file" if not path.is_dir() else "a folder that is not an mmsk save"
-        if not path.is_dir() or any(path.iterdir()):
-            raise PersistenceError(
-                f"Expected a new path, an earlier mmsk save, or a path ending in .zip. "
-                f"Received: {os.fspath(path)!r}, {what}; mmsk.save does not replace it"
-            )
+    if os.path.lexists(path):
+        if path.is_symlink() or not path.is_dir():
+            raise _refuse(path, "a file" if not path.is_symlink() else "a link")
+        why = _folder_refusal(path)
+        if why is not None:
+            raise _refuse(path, why)
+    parent.mkdir(parents=True, exist_ok=True)
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=parent))
     old = None
     try:
@@ -71,54 +135,71 @@ def write(path: Path, members: dict[str, bytes]) -> None:
 
 
 class Reader:
-    """Read members of a save by name, from a folder or a zip file."""
+    """Read members of a save by name, from a folder or a zip file, within a budget."""
 
-    def __init__(self, path: Path, archive: zipfile.ZipFile | None) -> None:
+    def __init__(self, path: Path, budget: Budget, archive: zipfile.ZipFile | None) -> None:
         self.path = path
         self.archive = archive
+        self.budget = budget
         self.label = repr(os.fspath(path))
+        self.members: dict[str, zipfile.ZipInfo] = {}
+        if archive is not None:
+            self.members = check_zip(archive, budget, is_member, self.label)
 
     def read(self, name: str) -> bytes:
-        try:
-            if self.archive is not None:
-                return self.archive.read(name)
-            target = (self.path / name).resolve()
-            if self.path.resolve() not in target.parents:
-                raise PersistenceError(f"{self.label}: member {name!r} is outside the save")
-            return target.read_bytes()
-        except (KeyError, FileNotFoundError) as exc:
+        if self.archive is None:
+            return read_folder_member(os.fspath(self.path), name, self.budget, self.label)
+        info = self.members.get(name)
+        if info is None:
             raise PersistenceError(
                 f"{self.label}: {name} is missing; expected a whole mmsk save (the file is "
                 "incomplete or damaged)"
-            ) from exc
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise PersistenceError(
-                f"{self.label}: {name} cannot be read ({type(exc).__name__}: {exc}); the file "
-                "is damaged or truncated"
-            ) from exc
+            )
+        return read_zip_member(self.archive, info, self.budget, self.label)
 
 
 @contextlib.contextmanager
-def open_save(path: Path) -> Iterator[Reader]:
+def open_save(path: Path, limits: Limits) -> Iterator[Reader]:
     """A :class:`Reader` for a save folder or zip, with clear errors for anything else."""
     where = repr(os.fspath(path))
+    budget = Budget(limits, where)
     if path.is_dir():
-        yield Reader(path, None)
+        yield Reader(path, budget, None)
         return
-    if not path.exists():
+    if not os.path.lexists(path):
         raise PersistenceError(f"{where} does not exist; expected a file written by mmsk.save")
-    try:
-        data = path.read_bytes()
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        found = (
-            "an empty file"
-            if path.is_file() and path.stat().st_size == 0
-            else "a file that is not a zip archive, or a truncated or damaged one"
-        )
+    try:  # the path the user gave may be a link; a FIFO must not block
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
         raise PersistenceError(
-            f"{where} is not a readable mmsk save. Expected a folder or a zip file written by "
-            f"mmsk.save. Received: {found} ({type(exc).__name__}: {exc})"
+            f"{where} cannot be opened ({type(exc).__name__}: {exc}); expected a folder or a "
+            "zip file written by mmsk.save"
         ) from exc
-    with archive:
-        yield Reader(path, archive)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnsafeFileError(
+            f"{where} is not a regular file (a FIFO, device or socket); expected a folder or a "
+            "zip file written by mmsk.save"
+        )
+    try:
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            size = os.fstat(fd).st_size
+            if size > limits.max_total_bytes:
+                raise budget.too_big(path.name, size)
+            try:
+                archive = zipfile.ZipFile(fh)
+            except READ_ERRORS as exc:
+                found = (
+                    "an empty file"
+                    if size == 0
+                    else "a file that is not a zip archive, or a truncated or damaged one"
+                )
+                raise PersistenceError(
+                    f"{where} is not a readable mmsk save. Expected a folder or a zip file "
+                    f"written by mmsk.save. Received: {found} ({type(exc).__name__}: {exc})"
+                ) from exc
+            with archive:
+                yield Reader(path, budget, archive)
+    finally:
+        os.close(fd)
