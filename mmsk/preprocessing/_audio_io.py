@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from mmsk._config import get_config
 from mmsk.exceptions import DecodeError, InputError, InputTypeError, MmskError
 from mmsk.preprocessing._column import Column, as_column, read_file
 
@@ -60,12 +61,20 @@ def _pcm_to_float(raw: bytes, width: int, n_channels: int) -> np.ndarray:
     return a.reshape(-1, n_channels)
 
 
-def _read_wav(data: bytes) -> tuple[np.ndarray, int]:
-    """Decode PCM WAV bytes with the standard library."""
+def input_frames(n_out: int, rate: int, target: int) -> int:
+    """Input frames at ``rate`` that decide the first ``n_out`` samples at ``target`` Hz
+    (with the resampling filter's half width)."""
+    return -(-n_out * rate // target) + math.ceil(10 * max(rate, target) / target) + 1
+
+
+def _read_wav(data: bytes, target: tuple[int, int] | None) -> tuple[np.ndarray, int]:
+    """Decode PCM WAV bytes with the standard library (only the frames ``target`` needs)."""
     try:
         with wave.open(io.BytesIO(data), "rb") as w:
             n_ch, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
-            n_frames = w.getnframes()
+            declared = n_frames = w.getnframes()
+            if target is not None and rate > 0:
+                n_frames = min(n_frames, input_frames(target[1], rate, target[0]))
             raw = w.readframes(n_frames)
     except wave.Error as exc:
         if "unknown format" in str(exc):
@@ -81,27 +90,50 @@ def _read_wav(data: bytes) -> tuple[np.ndarray, int]:
     frame = n_ch * width
     if len(raw) < n_frames * frame:
         raise DecodeError(
-            f"truncated WAV file: the header promises {n_frames} frames, "
+            f"truncated WAV file: the header promises {declared} frames, "
             f"the data holds {len(raw) // frame}"
         )
     return _pcm_to_float(raw, width, n_ch), rate
 
 
-def decode_bytes(data: bytes) -> tuple[np.ndarray, int]:
-    """Decode an audio file's bytes to float32 ``(frames, channels)`` and its sample rate."""
+def _read_soundfile(sf: ModuleType, data: bytes, target: tuple[int, int] | None) -> Any:
+    """Decode with libsndfile, never more frames than ``target`` needs: a header that
+    declares a huge length (or a file that decodes to far more than its size, as
+    FLAC silence does) costs no more memory than the clip kept."""
+    with sf.SoundFile(io.BytesIO(data)) as f:
+        frames = -1 if target is None else input_frames(target[1], f.samplerate, target[0])
+        if target is not None and frames * f.channels > get_config()["max_input_file_bytes"]:
+            raise DecodeError(
+                f"{f.channels} channels of {frames} frames would decode to more samples than "
+                "max_input_file_bytes allows; expected an audio file of a few channels"
+            )
+        return f.read(frames, dtype="float32", always_2d=True), f.samplerate
+
+
+def decode_bytes(data: bytes, target: tuple[int, int] | None = None) -> tuple[np.ndarray, int]:
+    """Decode an audio file's bytes to float32 ``(frames, channels)`` and its sample rate.
+
+    ``target``: ``(sample_rate, n_samples)`` of the clip kept; only the frames
+    that decide it are decoded.
+    """
     sf = _soundfile()
     if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
         try:
-            return _read_wav(data)
+            return _read_wav(data, target)
         except _NotPCMError:
             if sf is None:
                 raise
     if sf is not None:
         try:
-            a, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+            a, rate = _read_soundfile(sf, data, target)
+        except MmskError:
+            raise
         except Exception as exc:
             why = getattr(exc, "error_string", None) or str(exc)
-            raise DecodeError(f"not a readable audio file ({type(exc).__name__}: {why})") from exc
+            raise DecodeError(
+                f"not an audio file libsndfile can read ({type(exc).__name__}: {why}); expected "
+                "a WAV file or another format libsndfile reads (FLAC, OGG, MP3)"
+            ) from exc
         return np.asarray(a, np.float32), int(rate)
     for magic, name in _OTHER_MAGIC.items():
         if data.startswith(magic):
@@ -153,8 +185,7 @@ def resample(x: np.ndarray, rate: int, target: int, n_out: int) -> np.ndarray:
     g = math.gcd(rate, target)
     up, down = target // g, rate // g
     # Only the input that reaches the first n_out outputs (plus the filter's half width).
-    keep = math.ceil(n_out * down / up) + math.ceil(10 * max(up, down) / up) + 1
-    return resample_poly(x[:keep], up, down).astype(np.float32)
+    return resample_poly(x[: input_frames(n_out, rate, target)], up, down).astype(np.float32)
 
 
 def fit_length(x: np.ndarray, n: int) -> np.ndarray:
@@ -173,14 +204,14 @@ def decode_cell(cell: Any, sample_rate: int, n_samples: int) -> np.ndarray:
     if isinstance(cell, (str, os.PathLike)):
         data = read_file(cell, "audio")
         try:
-            frames, rate = decode_bytes(data)
+            frames, rate = decode_bytes(data, (sample_rate, n_samples))
         except MmskError as exc:
             raise type(exc)(f"{os.fspath(cell)!r}: {exc}") from exc
         what = f"{os.fspath(cell)!r} holds 0 audio frames"
     elif isinstance(cell, (bytes, bytearray, memoryview)):
         if len(cell) == 0:
             raise InputError("empty bytes (0 bytes); expected the bytes of an audio file")
-        frames, rate = decode_bytes(bytes(cell))
+        frames, rate = decode_bytes(bytes(cell), (sample_rate, n_samples))
         what = "the audio bytes hold 0 frames"
     elif isinstance(cell, (np.ndarray, list, tuple)):
         frames, rate = _array_to_float(np.asarray(cell)), sample_rate

@@ -12,6 +12,7 @@ import pandas as pd
 
 from mmsk._infer import is_missing
 from mmsk.exceptions import InputError, InputTypeError, MmskError
+from mmsk.preprocessing._files import read_checked
 
 T = TypeVar("T")
 
@@ -115,15 +116,9 @@ def parallel_map(
 
 
 def read_file(path: Any, what: str) -> bytes:
-    """Read a file's bytes with a clear error for a missing file, a folder or an empty file."""
-    p = os.fspath(path)
-    if not os.path.exists(p):
-        raise InputError(f"file not found: {p!r}; expected a path to an existing {what} file")
-    if os.path.isdir(p):
-        article = "an" if what[:1] in "aeiou" else "a"
-        raise InputError(f"{p!r} is a directory; expected a path to {article} {what} file")
-    with open(p, "rb") as fh:
-        data = fh.read()
-    if not data:
-        raise InputError(f"{p!r} is empty (0 bytes); expected a non-empty {what} file")
-    return data
+    """Read a file named in a table: a regular file under the size cap, read bounded.
+
+    See :mod:`mmsk.preprocessing._files`; a missing, special, oversized or
+    empty file is an InputError naming the path.
+    """
+    return read_checked(path, what)

@@ -38,7 +38,7 @@ def _open(cell: Any, size: tuple[int, int]) -> Image.Image:
     except InputError:
         raise
     except Image.DecompressionBombError as exc:
-        raise InputError(f"{what}: image too large to decode safely ({exc})") from exc
+        raise DecodeError(f"{what}: image too large to decode safely ({exc})") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         reason = "unknown format" if isinstance(exc, UnidentifiedImageError) else str(exc)
         raise DecodeError(
@@ -57,7 +57,7 @@ def _check_pixels(img: Image.Image, what: str) -> None:
     """
     limit = Image.MAX_IMAGE_PIXELS
     if limit is not None and img.width * img.height > limit:
-        raise InputError(
+        raise DecodeError(
             f"{what}: image too large to decode safely: {img.width}x{img.height} = "
             f"{img.width * img.height} pixels, over PIL.Image.MAX_IMAGE_PIXELS={limit}"
         )
