@@ -352,6 +352,10 @@ def test_playground_classifier(fitted_clf, tmp_path):
     path.write_bytes(png_bytes(X["image"].iloc[1]))
     play.set_input("image", path)  # a path is read like a browser upload
     assert play.inputs["image"].value[0]["name"] == "photo.png"
+    os.mkfifo(tmp_path / "pipe.png")  # read with the checks of any input file: no hang
+    with pytest.raises(InputError, match=r"column 'image': '.*pipe\.png' is a FIFO"):
+        play.set_input("image", tmp_path / "pipe.png")
+    assert play.inputs["image"].value[0]["name"] == "photo.png"
     assert np.allclose(shown_proba(play, clf), clf.predict_proba(play.row())[0])
 
     play.inputs["size"].value = "big"  # not a number: a message, the last bars stay

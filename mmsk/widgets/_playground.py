@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from mmsk.exceptions import InputError, InputTypeError, MmskError
 from mmsk.preprocessing import ModalityPreprocessor
+from mmsk.preprocessing._files import read_checked
 from mmsk.widgets._common import esc
 
 _ACCEPT = {"image": "image/*", "audio": "audio/*,.wav,.flac,.ogg"}
@@ -224,8 +225,11 @@ class PredictionPlayground:
                 widget.value = ()
                 return
             if isinstance(value, (str, os.PathLike)):
-                with open(value, "rb") as fh:
-                    data, name = fh.read(), os.path.basename(os.fspath(value))
+                try:  # a regular file under the size cap, read bounded
+                    data = read_checked(value, kind)
+                except InputError as exc:
+                    raise InputError(f"column {column!r}: {exc}") from exc
+                name = os.path.basename(os.fspath(value))
             elif isinstance(value, (bytes, bytearray, memoryview)):
                 data, name = bytes(value), f"upload.{'png' if kind == 'image' else 'wav'}"
             else:
