@@ -251,7 +251,7 @@ def snapshot(root: Path) -> dict[str, tuple[int, int, int]]:
 
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 import mmsk
 from mmsk.exceptions import PersistenceError, UnsafeFileError
 start = time.monotonic()
@@ -262,7 +262,9 @@ except BaseException as exc:
     out.update(error=type(exc).__name__, persistence=isinstance(exc, PersistenceError),
                unsafe=isinstance(exc, UnsafeFileError), message=str(exc)[:4000])
 out["seconds"] = time.monotonic() - start
-out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not ru_maxrss: that one keeps the parent's peak across fork and exec
+hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")]
+out["maxrss_mb"] = int(hwm[0].split()[1]) / 1024
 print("RESULT " + json.dumps(out), flush=True)
 """
 
