@@ -66,6 +66,7 @@ ISO = ":IsotonicRegression"
 LOGREG = ":LogisticRegression"
 SCALER = ":StandardScaler"
 FUNC = ":FunctionTransformer"
+CLF = ":MultimodalClassifier"
 
 
 # ---- fitted models, saved once per module ------------------------------------------------
@@ -284,6 +285,19 @@ def test_ctypes_and_threads_reached_through_module_attributes_are_refused(scene,
     scene.refuses(path, UnsafeFileError, re.escape(chain))
 
 
+@pytest.mark.parametrize("chain", POPEN_CHAINS + FILE_CHAINS)
+def test_reviewing_a_crafted_file_runs_and_imports_nothing(scene, bases, chain):
+    first = [TOUCH, str(scene.marker)] if "Popen" in chain else str(scene.marker)
+    path = _isotonic_gadget(scene, bases, chain, first, 0 if "Popen" in chain else "w")
+    before, modules = snapshot(scene.root), set(sys.modules)
+    with time_limit(60):
+        found = mmsk.get_untrusted_types(path)
+    time.sleep(0.3)
+    assert chain in found
+    assert not scene.marker.exists() and snapshot(scene.root) == before
+    assert not {m for m in set(sys.modules) - modules if "f2py" in m or "ctypes" in m}
+
+
 @pytest.mark.parametrize(
     "name",
     [
@@ -349,10 +363,13 @@ def test_a_ufunc_node_naming_something_else_is_refused(scene, bases, name):
         (SCALER, "__setstate__"),
         (ISO, "_build_f"),
         (LOGREG, "fit"),
+        (CLF, "predict_proba"),
+        (CLF, "_build"),
     ],
 )
 def test_state_cannot_set_a_method_or_dunder(scene, bases, suffix, key):
-    path = scene.copy(bases.iso_save if suffix == ISO else bases.pipe_save)
+    base = {ISO: bases.iso_save, CLF: bases.clf_save}.get(suffix, bases.pipe_save)
+    path = scene.copy(base)
     value = (
         {"$": "dict", "items": [["coef_", 1]]} if key == "__dict__" else _ufunc("negative")
     )  # harmless values that load on their own: only the key is wrong
@@ -372,6 +389,16 @@ def test_state_holds_only_fitted_attributes(scene, bases, suffix, key, value):
     path = scene.copy(bases.pipe_save)
     edit_config(path, lambda c: estimator(c, suffix)["state"].update({key: value}))
     scene.refuses(path, PersistenceError, re.escape(key))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [_type("sklearn.preprocessing._data:StandardScaler"), {"$": "array", "key": "a0"}, "model"],
+)
+def test_a_model_attribute_must_hold_a_model(scene, bases, value):
+    path = scene.copy(bases.clf_save)
+    edit_config(path, lambda c: estimator(c, CLF)["state"].update(model_=value))
+    scene.refuses(path, PersistenceError, "model_", use=lambda m: m.predict(bases.X))
 
 
 # ---- 4. Keras constructs that carry code -------------------------------------------------
@@ -424,6 +451,18 @@ def _keras_edit(scene: Scene, kind: str) -> tuple[Callable[[dict[str, Any]], Any
             dense.update(module=lam["module"], class_name="Lambda", config=lam["config"])
 
         return replace, "Lambda"
+    if kind == "lambda_in_nested_model":
+        lam = _lambda_layer(scene)
+
+        def nest(config: dict[str, Any]) -> None:
+            dense = _dense(config)
+            inner = {"name": dense["config"]["name"], "layers": [lam]}
+            dense.update(module="keras", class_name="Sequential", config=inner)
+
+        return nest, "Lambda"
+    if kind == "lambda_as_loss":
+        function = _lambda_layer(scene)["config"]["function"]
+        return lambda c: c.setdefault("compile_config", {}).update(loss=function), "lambda"
     if kind == "lambda_activation":
         return activation(_lambda_layer(scene)["config"]["function"]), "lambda"
     if kind == "tfsm_layer":
@@ -475,6 +514,8 @@ def _keras_edit(scene: Scene, kind: str) -> tuple[Callable[[dict[str, Any]], Any
 KERAS_CASES = [
     "lambda_layer",
     "lambda_activation",
+    "lambda_in_nested_model",
+    "lambda_as_loss",
     "tfsm_layer",
     "torch_module_wrapper",
     "class_from_os",
@@ -516,6 +557,7 @@ ESCAPES = [
     "models/../../escaped",
     "models\\..\\..\\escaped",
     "models/0.keras/../../escaped",
+    "C:escaped",
 ]
 
 
@@ -583,6 +625,14 @@ def test_a_model_linking_out_of_the_save_is_refused(scene, bases):
     shutil.move(path / "models" / "0.keras", outside)
     (path / "models" / "0.keras").symlink_to(outside)
     scene.refuses(path, PersistenceError, re.escape("models/0.keras"))
+
+
+def test_a_models_folder_linking_out_of_the_save_is_refused(scene, bases):
+    path = scene.copy(bases.clf_save)
+    outside = scene.root / "outside_models"
+    shutil.move(path / "models", outside)
+    (path / "models").symlink_to(outside)
+    scene.refuses(path, PersistenceError, "models")
 
 
 def test_a_folder_where_a_member_should_be_is_refused(scene, bases):
@@ -706,6 +756,34 @@ def _corrupt(scene: Scene, bases: Bases, kind: str) -> tuple[Path, str]:
         deep = "[" * 100_000 + "]" * 100_000
         config.write_text(text.replace('"class_weight": null', f'"class_weight": {deep}'))
         return folder, "config.json|depth|nest|deep"
+    if kind == "random_state_bad":
+        node = {"$": "random_state", "state": ["MT19937", [1, 2, 3], 0, 0, 0.0]}
+        edit_config(folder, lambda c: c["root"]["params"].update(random_state=node))
+        return folder, "random_state"
+    if kind == "objects_huge_shape":
+        node = {"$": "objects", "shape": [100_000, 100_000], "items": [1]}
+        edit_config(folder, lambda c: c["root"]["params"].update(class_weight=node))
+        return folder, "class_weight"
+    if kind == "duplicate_json_keys":  # a reviewer's parser may keep the first, json the last
+        other = read_config(bases.iso_save)["root"]
+        text = json.dumps(read_config(folder))
+        config.write_text(text[:-1] + ', "root": ' + json.dumps(other) + "}")
+        return folder, "root|duplicate"
+    if kind == "huge_int":
+        text = config.read_text()
+        config.write_text(text.replace('"epochs": 1,', '"epochs": 1' + "0" * 5000 + ",", 1))
+        return folder, "config.json|epochs"
+    if kind == "keras_config_nesting":
+        members = keras_members(folder)
+        deep = b"[" * 100_000 + b"]" * 100_000
+        members["config.json"] = members["config.json"].replace(
+            b'"units": 32', b'"units": ' + deep, 1
+        )
+        write_keras(folder, members)
+        return folder, "config.json|depth|nest|deep"
+    if kind == "many_members":
+        extra = [entry(f"models/{i}.keras", b"") for i in range(1, 50_001)]
+        return scene.to_zip(folder, [*folder_entries(folder), *extra]), "member"
     if kind in ("missing_arrays", "missing_model", "missing_config"):
         member = {"missing_arrays": "arrays.npz", "missing_model": "models/0.keras",
                   "missing_config": "config.json"}[kind]  # fmt: skip
@@ -730,6 +808,12 @@ CORRUPT_CASES = [
     "missing_arrays",
     "missing_model",
     "missing_config",
+    "random_state_bad",
+    "objects_huge_shape",
+    "duplicate_json_keys",
+    "huge_int",
+    "keras_config_nesting",
+    "many_members",
 ]
 
 
@@ -767,6 +851,24 @@ class _OpensMarker:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return io.FileIO, (self.path, "w")
+
+
+def test_the_limits_can_be_lowered_and_name_the_member(scene, bases):
+    path = scene.copy(bases.clf_save)
+    scene.refuses(path, PersistenceError, "max_member_bytes", max_member_bytes=1024)
+    scene.refuses(path, PersistenceError, "max_config_bytes", max_config_bytes=64)
+    assert type(mmsk.load(path)) is mmsk.MultimodalClassifier
+
+
+def test_reviewing_a_damaged_or_hostile_file_is_a_persistence_error(scene, bases):
+    folder = scene.copy(bases.clf_save)
+    truncated = scene.to_zip(scene.copy(bases.clf_save, "copy"), name="truncated.zip")
+    truncated.write_bytes(truncated.read_bytes()[:500])
+    (folder / "config.json").unlink()
+    os.mkfifo(folder / "config.json")
+    for path in (truncated, folder):
+        with time_limit(30), pytest.raises(PersistenceError):
+            mmsk.get_untrusted_types(path)
 
 
 # ---- 7. state that does not match the model ----------------------------------------------
