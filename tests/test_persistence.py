@@ -372,3 +372,70 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(mmsk._persist, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted > 0
+
+
+# ---- trust, limits and saves (issue 12) ----------------------------------------------------
+
+
+def test_the_quick_scikit_learn_list_is_part_of_all_estimators():
+    from mmsk._persist import _trust
+
+    assert _trust._sklearn_common() <= _trust._sklearn_all()
+    assert "sklearn.pipeline:Pipeline" in _trust._sklearn_all()
+    assert "mmsk.models._classifier:MultimodalClassifier" in _trust._base_names()
+    assert "numpy:float64" in _trust._base_names()
+    assert not _trust.trusted_by_default("sklearn.utils._bunch:Bunch")  # not an estimator
+
+
+def test_a_limit_names_the_member_and_can_be_raised(small, tmp_path):
+    clf, X, saved = small
+    size = (saved / "models" / "0.keras").stat().st_size
+    with pytest.raises(PersistenceError, match=r"models/0\.keras.*max_member_bytes"):
+        mmsk.load(saved, max_member_bytes=size // 2)
+    with pytest.raises(PersistenceError, match=r"config\.json"):
+        mmsk.load(saved, max_config_bytes=100)
+    same = mmsk.load(saved, max_member_bytes=size + 1)
+    np.testing.assert_array_equal(same.predict_proba(X), clf.predict_proba(X))
+    with pytest.raises(PersistenceError, match=r"positive integer.*max_total_bytes"):
+        mmsk.load(saved, max_total_bytes=0)
+
+
+def test_save_keeps_files_added_to_an_earlier_save(small, tmp_path):
+    clf, _, _ = small
+    path = mmsk.save(clf, tmp_path / "clf")
+    (path / "notes.txt").write_text("mine")
+    with pytest.raises(PersistenceError, match=r"also holds other files \(notes\.txt\)"):
+        mmsk.save(clf, path)
+    assert (path / "notes.txt").read_text() == "mine"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert mmsk.load(mmsk.save(clf, empty)).classes_.tolist() == clf.classes_.tolist()
+
+
+def test_a_trusted_name_must_still_be_a_class_under_that_exact_name(small, tmp_path):
+    _, _, saved = small
+    path = _copy(saved, tmp_path)
+    node = {"$": "type", "class": "mmsk._persist._trust:np.ndarray"}  # a walk through np
+    _edit_config(path, lambda c: c["root"]["params"].update({"fusion": node}))
+    assert mmsk.get_untrusted_types(path) == ["mmsk._persist._trust:np.ndarray"]
+    with pytest.raises(UnsafeFileError, match=r"does not name a class defined under"):
+        mmsk.load(path, trusted=["mmsk._persist._trust:np.ndarray"])
+    with pytest.raises(PersistenceError, match=r"Expected trusted= to hold exact class names"):
+        mmsk.load(path, trusted=["numpy.ndarray"])
+
+
+def test_a_keras_function_outside_the_allow_list_is_refused_by_name(small, tmp_path):
+    _, _, saved = small
+    path = _copy(saved, tmp_path)
+    with zipfile.ZipFile(path / "models" / "0.keras") as src:
+        members = {n: src.read(n) for n in src.namelist()}
+    config = json.loads(members["config.json"])
+    dense = next(lay for lay in config["config"]["layers"] if lay["class_name"] == "Dense")
+    dense["config"]["activation"] = {"module": "keras.saving", "class_name": "function",
+                                     "config": "load_model", "registered_name": None}  # fmt: skip
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(path / "models" / "0.keras", "w") as dst:
+        for name, data in members.items():
+            dst.writestr(name, data)
+    with pytest.raises(UnsafeFileError, match=r"function 'load_model' of module 'keras\.saving'"):
+        mmsk.load(path)

@@ -34,6 +34,7 @@ from mmsk._persist._trust import (
     normalize,
     plugin_entries,
     plugin_packages,
+    resolve,
     trusted_by_default,
 )
 from mmsk.exceptions import MmskError, PersistenceError, UnsafeFileError
@@ -293,6 +294,8 @@ def _load(reader: Reader, extra: frozenset[str]) -> Any:
     untrusted = sorted(n for n in type_names(config["root"]) if n not in extra
                        and not trusted_by_default(n))  # fmt: skip
     _refuse_untrusted(untrusted, plugins, where)
+    for name in sorted(type_names(config["root"])):  # every class found before any is made
+        resolve(name, extra, where)
     arrays = read_npz(reader.read(ARRAYS), reader.budget, where)
 
     def load_model(name: str, label: str) -> Any:

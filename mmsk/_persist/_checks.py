@@ -59,6 +59,11 @@ def _check_sklearn(state: dict[str, Any], fail: _Fail) -> None:
         shape = _shape(state.get(attr))
         if shape is not None and shape != (n,):
             raise fail(attr, f"Expected shape ({n},) for n_features_in_={n}. Received: {shape}")
+    for attr in (*PER_FEATURE, "coef_", "intercept_"):
+        value = state.get(attr)
+        if attr != "feature_names_in_" and isinstance(value, np.ndarray):
+            if value.dtype.kind not in "biufc":
+                raise fail(attr, f"Expected numbers. Received: an array of dtype {value.dtype}")
     shape = _shape(state.get("coef_"))
     if shape is not None and (not shape or shape[-1] != n):
         raise fail(
@@ -118,11 +123,11 @@ def _check_model(obj: Any, state: dict[str, Any], fail: _Fail) -> None:
                        f"Received: {kind!r:.40}")  # fmt: skip
         if kind == "binary" and len(classes) != 2:
             raise fail("classes_", f"a binary classifier has 2 classes. Received: {len(classes)}")
-        want = 1 if kind == "binary" else len(classes)
-        if units != want:
+        n_units = 1 if kind == "binary" else len(classes)
+        if units != n_units:
             raise fail(
                 "classes_",
-                f"{len(classes)} classes ({kind}) need a model output of {want} units; the "
+                f"{len(classes)} classes ({kind}) need a model output of {n_units} units; the "
                 f"model has {units}",
             )
         encoder = state.get("_label_encoder")

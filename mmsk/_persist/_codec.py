@@ -8,8 +8,7 @@ learned state (``__getstate__`` without the parameters), recursively.
 Decoding treats the file as data: classes come from the trusted set only,
 parameters must be the class's own, state keys must be plain attribute names
 the class does not define (no dunders, methods, properties or class
-attributes), and state is set into the instance's ``__dict__`` without
-calling any method of the object.
+attributes), so the trusted class's own ``__setstate__`` gets data only.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-import warnings
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -232,9 +230,9 @@ class Decoder:
                 type(n) is int and n >= 0 for n in shape
             ) or math.prod(shape) != len(items):  # fmt: skip
                 raise ValueError(f"shape {shape!r:.80} does not fit {len(items)} items")
-            out = np.empty(len(items), dtype=object)
-            out[:] = items
-            return out.reshape(shape)
+            objs = np.empty(len(items), dtype=object)
+            objs[:] = items
+            return objs.reshape(shape)
         if kind == "scalar":
             return self._scalar(node["dtype"], node["value"])
         if kind == "dtype":
@@ -293,7 +291,7 @@ class Decoder:
 
     def _scalar(self, name: Any, value: Any) -> Any:
         dtype = self._dtype(name, SCALAR_KINDS + "US")
-        expected = {"b": bool, "i": int, "u": int, "f": (int, float, dict), "c": (list, dict),
+        expected: Any = {"b": bool, "i": int, "u": int, "f": (int, float, dict), "c": (list, dict),
                     "U": str, "S": str}[dtype.kind]  # fmt: skip
         if not isinstance(value, expected):
             raise TypeError(f"a {dtype} scalar cannot hold {type(value).__name__}")
@@ -304,7 +302,7 @@ class Decoder:
     def _array(self, key: Any, where: str) -> np.ndarray:
         if not isinstance(key, str) or key not in self.arrays:
             raise self._bad(where, f"array {key!r:.40} is missing from arrays.npz")
-        return self.arrays[key]  # type: ignore[no-any-return]
+        return self.arrays[key]
 
     def estimator(self, node: dict[str, Any], where: str) -> Any:
         from sklearn.base import BaseEstimator
@@ -320,7 +318,7 @@ class Decoder:
         params_node, state_node = node["params"], node["state"]
         if not isinstance(params_node, dict) or not isinstance(state_node, dict):
             raise TypeError("params and state must be JSON objects")
-        allowed = set(cls._get_param_names())
+        allowed = set(cls._get_param_names())  # type: ignore[attr-defined]
         unknown = sorted(set(params_node) - allowed)
         if unknown:
             raise self._bad(
@@ -346,8 +344,8 @@ class Decoder:
                     f"{self.source}: {name}.{key} holds raw model bytes; mmsk.load only loads "
                     "models stored as models/<n>.keras, which it checks first"
                 )
-        _sklearn_version_warning(cls, state.get("_sklearn_version"))
-        vars(obj).update(state)  # data into __dict__: no __setstate__, no setattr hooks
+        if state:  # the trusted class's own __setstate__, given checked keys only
+            obj.__setstate__({**vars(obj), **state})
         check_estimator(obj, f"{self.source}: {name}")
         return obj
 
@@ -403,22 +401,6 @@ def _check_state_key(cls: type, key: Any, params: set[str], where: str) -> None:
         raise UnsafeFileError(
             f"{where}: the file sets {key!r}, which is {what}; learned state may only add "
             "attributes of its own, never replace a method, property or setting"
-        )
-
-
-def _sklearn_version_warning(cls: type, saved: Any) -> None:
-    import sklearn
-
-    if isinstance(saved, str) and saved != sklearn.__version__:
-        from sklearn.exceptions import InconsistentVersionWarning
-
-        warnings.warn(
-            InconsistentVersionWarning(
-                estimator_name=cls.__name__,
-                current_sklearn_version=sklearn.__version__,
-                original_sklearn_version=saved[:40],
-            ),
-            stacklevel=4,
         )
 
 

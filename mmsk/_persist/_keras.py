@@ -165,10 +165,13 @@ def check_config(config: Any, where: str, extra: frozenset[str] = frozenset()) -
                 if not _trusted_module(getattr(found, "__module__", None), fn, extra):
                     raise unsafe(f"{fn!r} is registered by {found.__module__!r}, not mmsk")
                 continue
-            if module == "builtins":
-                continue  # Keras looks in activations, losses, metrics, ... only
-            target = _keras_symbol(module, fn) if isinstance(module, str) and (
-                module == "keras" or module.startswith("keras.")) else None  # fmt: skip
+            if module == "builtins":  # Keras looks in activations, losses, metrics, ...
+                found = (_keras_symbol(f"keras.{p}", fn) for p in FUNCTION_PACKAGES)
+                target = next((t for t in found if t is not None), None)
+            elif isinstance(module, str) and (module == "keras" or module.startswith("keras.")):
+                target = _keras_symbol(module, fn)
+            else:
+                target = None
             if not callable(target) or not _in_packages(target, FUNCTION_PACKAGES):
                 raise unsafe(
                     f"function {fn!r} of module {module!r:.80}: only Keras' activations, "
@@ -192,8 +195,9 @@ def check_config(config: Any, where: str, extra: frozenset[str] = frozenset()) -
             continue
         if not isinstance(module, str) or not (module == "keras" or module.startswith("keras.")):
             raise unsafe(
-                f"the class {cls!r:.80} from module {module!r:.80} is neither Keras' nor a "
-                "Keras-registered class of mmsk or an installed plugin"
+                f"the class {cls!r:.80} from module {module!r:.80} (registered name "
+                f"{registered!r:.80}) is neither Keras' nor a Keras-registered class of mmsk "
+                "or an installed plugin"
             )
         target = _keras_symbol(module, cls)
         if not (isinstance(target, type) and _in_packages(target, CLASS_PACKAGES)):

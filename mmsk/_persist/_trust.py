@@ -71,7 +71,7 @@ def _base_names() -> frozenset[str]:
         module = importlib.import_module(package)
         for attr in getattr(module, "__all__", ()):
             obj = getattr(module, attr, None)
-            if _is_estimator_class(obj) and not inspect.isabstract(obj):
+            if isinstance(obj, type) and _is_estimator_class(obj) and not inspect.isabstract(obj):
                 names.add(class_name(obj))
     return frozenset(names)
 
