@@ -92,7 +92,7 @@ def _av_digits() -> tuple[pd.DataFrame, np.ndarray, dict[str, object]]:
     from mmsk.datasets import load_av_digits
 
     bunch = load_av_digits()
-    return bunch.data, bunch.target.to_numpy(), {}
+    return bunch.data, bunch.target.to_numpy(), {"sample_rate": bunch.sample_rate}
 
 
 def _icons() -> tuple[pd.DataFrame, np.ndarray, dict[str, object]]:

@@ -1,0 +1,164 @@
+"""The hand-written Keras twin of mmsk's default network, for ``bench/quality.py``.
+
+What ``MultimodalClassifier(random_state=seed)`` / ``MultimodalRegressor``
+build with every default (as of commit b3db8f8: ``mmsk/models/_base.py``,
+``_build.py``, ``_params.py`` ``DEFAULT_ENCODERS``,
+``mmsk/components/_encoders.py``, ``_fusions.py``,
+``mmsk/preprocessing/_modality.py`` ``default_transformer``), written in plain
+Keras with simple preprocessing:
+
+* image column: PIL bilinear resize to 64x64 RGB, pixels / 255; Conv2D(16, 3,
+  relu, same) + MaxPool(2) + Conv2D(32) + MaxPool(2) + global average pool;
+* text column: ``keras.layers.TextVectorization`` (20,000 tokens, lower case
+  and no punctuation, padded to the 95th percentile of the training texts'
+  token counts); Embedding(32) + LSTM(32) over the unpadded tokens;
+* audio column: log-mel spectrogram (40 bins, 25 ms frames every 10 ms, one
+  second) at the task's own sample rate (mmsk's default featurizer assumes
+  16 kHz for arrays), standardised per bin; Conv1D(32, 3) + MaxPool(2) +
+  Conv1D(64) + MaxPool(2) + global average pool;
+* all numeric columns together: median imputation + standardisation;
+  Dense(32, relu); all categorical columns together: one-hot; Dense(32, relu);
+* fusion: concatenation (mmsk also concatenates a presence flag per
+  modality; with no missing cells they are constant and left out here);
+* head: Dense(64, relu) + Dropout(0.1) + Dense(classes, softmax) with sparse
+  categorical cross-entropy, or Dense(1) on the standardised target with
+  mean squared error;
+* Adam(1e-3), 10 epochs, batch 32, shuffled, ``keras.utils.set_random_seed``.
+
+When mmsk's defaults change, change :func:`fit_predict_twin` to match them
+(and say so in bench/README.md): it is one function on purpose.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+IMAGE_SIZE = 64
+MAX_TOKENS = 20000
+N_MELS = 40
+
+
+def _images(cells: pd.Series) -> np.ndarray:
+    from PIL import Image
+
+    out = []
+    for cell in cells:
+        pil = Image.fromarray(np.asarray(cell, np.uint8)).convert("RGB")
+        out.append(np.asarray(pil.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)))
+    return np.stack(out).astype(np.float32) / 255.0
+
+
+def _log_mel(cells: pd.Series, rate: int) -> np.ndarray:
+    import tensorflow as tf
+
+    waves = np.zeros((len(cells), rate), np.float32)
+    for i, cell in enumerate(cells):
+        clip = np.asarray(cell, np.float32)[:rate]
+        waves[i, : len(clip)] = clip
+    win, hop = round(0.025 * rate), round(0.010 * rate)
+    fft = 1 << (win - 1).bit_length()
+    stft = tf.signal.stft(waves, win, hop, fft_length=fft)
+    mel = tf.signal.linear_to_mel_weight_matrix(N_MELS, fft // 2 + 1, rate, 0.0, rate / 2)
+    return np.asarray(tf.math.log(tf.tensordot(tf.abs(stft), mel, 1) + 1e-6).numpy())
+
+
+def fit_predict_twin(task: Any, seed: int = 0, *, epochs: int = 10) -> tuple[np.ndarray, float]:
+    """Preprocess, build, train the twin on ``task``'s training split; predict its test split.
+
+    Parameters
+    ----------
+    task : _quality_tasks.Task
+        ``X_train``, ``y_train``, ``X_test``, ``modalities``, ``kind``, ``info``.
+    seed : int, default=0
+        Seed of Keras (weights, shuffling, dropout).
+    epochs : int, default=10
+        Training epochs (mmsk's default).
+
+    Returns
+    -------
+    (ndarray, float)
+        Predictions for ``task.X_test`` (class labels, or values on the
+        target's scale) and the seconds spent preprocessing and training.
+    """
+    import keras
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import LabelEncoder, OneHotEncoder, StandardScaler
+
+    start = time.perf_counter()
+    keras.utils.set_random_seed(seed)
+    L = keras.layers
+    mods, train, test = task.modalities, task.X_train, task.X_test
+    rate = int(task.info.get("sample_rate", 16000))
+    x_tr: dict[str, np.ndarray] = {}
+    x_te: dict[str, np.ndarray] = {}
+    inputs, vectors = [], []
+
+    def add_input(name: str, a: np.ndarray, b: np.ndarray, dtype: str = "float32") -> Any:
+        x_tr[name], x_te[name] = a, b
+        inp = keras.Input(shape=a.shape[1:], dtype=dtype, name=name)
+        inputs.append(inp)
+        return inp
+
+    for col, kind in mods.items():
+        if kind == "image":
+            x = add_input(col, _images(train[col]), _images(test[col]))
+            for width in (16, 32):
+                x = L.Conv2D(width, 3, padding="same", activation="relu")(x)
+                x = L.MaxPooling2D(2)(x)
+            vectors.append(L.GlobalAveragePooling2D()(x))
+        elif kind == "text":
+            texts_tr, texts_te = train[col].astype(str), test[col].astype(str)
+            counts = [len(t.split()) for t in texts_tr]
+            length = max(1, math.ceil(np.percentile(counts, 95)))
+            vec = L.TextVectorization(max_tokens=MAX_TOKENS, output_sequence_length=length)
+            vec.adapt(texts_tr.to_numpy())
+            a = np.asarray(vec(texts_tr.to_numpy()))
+            b = np.asarray(vec(texts_te.to_numpy()))
+            x = add_input(col, a, b, dtype="int32")
+            h = L.Embedding(vec.vocabulary_size(), 32, mask_zero=True)(x)
+            vectors.append(L.LSTM(32)(h))
+        elif kind == "audio":
+            a, b = _log_mel(train[col], rate), _log_mel(test[col], rate)
+            mean, std = a.mean(axis=(0, 1)), a.std(axis=(0, 1)) + 1e-6
+            x = add_input(col, (a - mean) / std, (b - mean) / std)
+            for width in (32, 64):
+                x = L.Conv1D(width, 3, padding="same", activation="relu")(x)
+                x = L.MaxPooling1D(2)(x)
+            vectors.append(L.GlobalAveragePooling1D()(x))
+    num = [c for c, k in mods.items() if k == "numeric"]
+    cat = [c for c, k in mods.items() if k == "categorical"]
+    for name, cols, prep in (
+        ("numeric", num, make_pipeline(SimpleImputer(strategy="median"), StandardScaler())),
+        ("categorical", cat, OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+    ):
+        if cols:
+            a = np.asarray(prep.fit_transform(train[cols]), np.float32)
+            x = add_input(name, a, np.asarray(prep.transform(test[cols]), np.float32))
+            vectors.append(L.Dense(32, activation="relu")(x))
+
+    fused = vectors[0] if len(vectors) == 1 else L.Concatenate()(vectors)
+    h = L.Dropout(0.1, seed=seed)(L.Dense(64, activation="relu")(fused))
+    if task.kind == "classification":
+        labels = LabelEncoder().fit(task.y_train)
+        y = labels.transform(task.y_train)
+        out = L.Dense(len(labels.classes_), activation="softmax")(h)
+        loss = "sparse_categorical_crossentropy"
+    else:
+        mu, sd = float(np.mean(task.y_train)), float(np.std(task.y_train)) or 1.0
+        y = ((np.asarray(task.y_train, np.float64) - mu) / sd).astype(np.float32)
+        out = L.Dense(1)(h)
+        loss = "mean_squared_error"
+    model = keras.Model(inputs, out)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
+    model.fit(x_tr, y, epochs=epochs, batch_size=32, shuffle=True, verbose=0)
+    raw = model.predict(x_te, batch_size=256, verbose=0)
+    seconds = time.perf_counter() - start
+    if task.kind == "classification":
+        return labels.inverse_transform(raw.argmax(axis=1)), seconds
+    return raw[:, 0] * sd + mu, seconds
