@@ -53,6 +53,7 @@ from _crafted import (
     zeros_bomb,
     zip_members,
 )
+from sklearn.base import clone
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -1018,24 +1019,53 @@ def test_paths_are_not_restored_from_a_file(scene, bases):
     path = scene.copy(bases.clf_save)
     node = {"$": "path", "value": str(victim)}
     edit_config(path, lambda c: c["root"]["params"].update(checkpoint_dir=node))
-    assert mmsk.load(path).checkpoint_dir is None
+    loaded = mmsk.load(path)
+    assert loaded.checkpoint_dir is None
+    clone(loaded).fit(bases.X, np.where(bases.X[:, 0] > 0, "yes", "no"))  # the victim's refit
+    assert sorted(p.name for p in victim.iterdir()) == ["thesis.tex"]
     assert (victim / "thesis.tex").read_text() == "years of work"
+    pipe = scene.copy(bases.pipe_save, "pipe")
+    edit_config(pipe, lambda c: c["root"]["params"].update(memory=node))
+    assert mmsk.load(pipe).memory is None
 
 
 # ---- 10. saving never destroys -----------------------------------------------------------
 
 
-def test_save_refuses_a_users_folder_with_a_config_json(tmp_path, bases):
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
+            if p.is_file()}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "kind", ["own_config", "marker_and_photos", "save_with_notes", "old_save"]
+)
+def test_save_refuses_a_folder_it_did_not_write_and_touches_nothing(tmp_path, bases, kind):
     folder = tmp_path / "experiment"
-    folder.mkdir()
-    files = {"config.json": b'{"lr": 0.1}', "notes.txt": b"do not lose", "data/x.csv": b"1,2"}
-    for name, data in files.items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_bytes(data)
+    if kind in ("save_with_notes", "old_save"):
+        mmsk.save(bases.iso, folder)
+        if kind == "save_with_notes":
+            (folder / "notes.txt").write_text("do not lose")
+        else:  # written before saves carried the marker
+            for marker in [p for p in folder.iterdir() if p.name.startswith(".mmsk")]:
+                marker.unlink()
+    else:
+        folder.mkdir()
+        (folder / "data").mkdir()
+        (folder / "data" / "x.csv").write_bytes(b"1,2")
+        if kind == "own_config":
+            (folder / "config.json").write_bytes(b'{"lr": 0.1}')
+        else:  # a marker copied in by mistake does not make photos a save
+            (folder / "holiday.jpg").write_bytes(b"\xff\xd8 photo")
+            mmsk.save(bases.iso, tmp_path / "real")
+            for marker in [p for p in (tmp_path / "real").iterdir() if p.name.startswith(".")]:
+                shutil.copyfile(marker, folder / marker.name)
+            shutil.rmtree(tmp_path / "real")
+    files = _files(folder)
+    assert (".mmsk-save" in files) == (kind in ("marker_and_photos", "save_with_notes"))
     with pytest.raises(PersistenceError, match="experiment"):
         mmsk.save(bases.clf, folder)
-    assert {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in folder.rglob("*") if p.is_file()} == files  # fmt: skip
+    assert _files(folder) == files
     assert sorted(p.name for p in tmp_path.iterdir()) == ["experiment"]
 
 
