@@ -35,7 +35,9 @@ Usage::
 
 ``--baselines-from`` reuses the baseline numbers (and the twin's, unless
 ``--twin``) of an earlier JSON for the same tasks, seeds and ``--quick``, so
-that only mmsk is fitted.  ``--skip-baselines`` alone fits mmsk only.
+that only mmsk is fitted; a task or seed missing from it gets its baselines
+fitted.  ``--skip-baselines`` fits mmsk only (and reuses what
+``--baselines-from`` has).
 """
 
 from __future__ import annotations
@@ -166,6 +168,30 @@ def print_table(report: dict[str, Any]) -> None:
     )
 
 
+def markdown_table(report: dict[str, Any]) -> str:
+    """The same table in Markdown, main metric then second metric per task."""
+    cols = " | ".join(COLUMNS)
+    lines = [
+        f"| task | metric | {cols} | mmsk - best | mmsk - single | mmsk fit s |",
+        "|---|---|" + "---:|" * (len(COLUMNS) + 3),
+    ]
+    for name, entry in report["tasks"].items():
+        s = entry["summary"]
+        for i, metric in enumerate(primary(entry["kind"])):
+            cells = [f"{s[c][metric]:.3f}" if c in s and metric in s[c] else "-" for c in COLUMNS]
+            if "mmsk" in s and metric in s["mmsk"]:
+                cells[-1] = f"**{cells[-1]}**"
+            gaps = ["", "", ""]
+            if i == 0:
+                gaps = [
+                    f"{s[k]['mmsk_minus']:+.3f} ({s[k]['name']})" if k in s else "-"
+                    for k in ("best_baseline", "best_single")
+                ] + [f"{s['mmsk']['fit_s']:.0f}" if "mmsk" in s else "-"]
+            row = [name if i == 0 else "", metric, *cells, *gaps]
+            lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def plot(report: dict[str, Any], path: Path) -> None:
     """Grouped bars of the main metric, one group per task."""
     import matplotlib
@@ -218,8 +244,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     previous = json.loads(args.baselines_from.read_text()) if args.baselines_from else None
     if previous is not None and bool(previous.get("quick")) != args.quick:
         parser.error(f"{args.baselines_from} has quick={previous.get('quick')}; this run differs")
-    fit_baselines = not args.skip_baselines and previous is None
-    fit_twin = fit_baselines or args.twin
     load_before = os.getloadavg()
     print(versions())
     print(f"mmsk from {Path(mmsk.__file__).parent}")
@@ -248,9 +272,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 flush=True,
             )
             results = _reused(previous, name, seed)
+            fit_baselines = not args.skip_baselines and not results
+            if results:
+                print(f"  baselines reused from {args.baselines_from}: {sorted(results)}")
             if fit_baselines:
                 results.update(run_baselines(task, log=lambda s: print(s, flush=True)))
-            if fit_twin:
+            if (fit_baselines or args.twin) and not args.skip_baselines:
                 results["twin"] = run_twin(task, seed)
                 print(f"  {name} twin     {_fmt(results['twin'])}", flush=True)
             results["mmsk"] = run_mmsk(task, seed, params)
@@ -271,6 +298,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report["load_average_after"] = list(os.getloadavg())
     print()
     print_table(report)
+    print("\n" + markdown_table(report))
     print(
         f"\nwall time {report['wall_s'] / 60:.1f} min; load average before "
         f"{load_before[0]:.1f}, after {report['load_average_after'][0]:.1f} (2 cores shared)"
