@@ -344,6 +344,20 @@ def test_a_type_node_naming_a_builtin_callable_is_refused(scene, bases, name):
     scene.refuses(path, UnsafeFileError, re.escape(name), use=lambda m: m.predict(bases.X))
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "sklearn.preprocessing._data:StandardScaler.__class__",  # a metaclass: it makes classes
+        "sklearn.preprocessing._data:StandardScaler.__init__",
+        "mmsk.components._encoders:CNNEncoder.__class__",  # from an entry point's module
+        "mmsk.components._encoders:CNNEncoder.__init__.__globals__",
+    ],
+)
+def test_a_type_reached_through_a_trusted_class_is_refused(scene, bases, name):
+    path = _function_transformer(scene, bases, _type(name))
+    scene.refuses(path, UnsafeFileError, re.escape(name), use=lambda m: m.predict(bases.X))
+
+
 @pytest.mark.parametrize("name", ["load", "save", "fromfile", "lib.npyio.DataSource"])
 def test_a_ufunc_node_naming_something_else_is_refused(scene, bases, name):
     path = _function_transformer(scene, bases, _ufunc(name))
