@@ -439,3 +439,28 @@ def test_a_keras_function_outside_the_allow_list_is_refused_by_name(small, tmp_p
             dst.writestr(name, data)
     with pytest.raises(UnsafeFileError, match=r"function 'load_model' of module 'keras\.saving'"):
         mmsk.load(path)
+
+
+@pytest.mark.parametrize("trick", ["external_link", "external_storage"])
+def test_weights_that_read_other_files_are_refused(small, tmp_path, trick):
+    import h5py
+
+    _, _, saved = small
+    path = _copy(saved, tmp_path)
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(b"\x01\x02\x03\x04")
+    with zipfile.ZipFile(path / "models" / "0.keras") as src:
+        members = {n: src.read(n) for n in src.namelist()}
+    weights = tmp_path / "w.h5"
+    weights.write_bytes(members["model.weights.h5"])
+    with h5py.File(weights, "r+") as h5:
+        if trick == "external_link":
+            h5["stolen"] = h5py.ExternalLink(str(secret), "/")
+        else:
+            h5.create_dataset("stolen", shape=(4,), dtype="u1", external=[(str(secret), 0, 4)])
+    members["model.weights.h5"] = weights.read_bytes()
+    with zipfile.ZipFile(path / "models" / "0.keras", "w") as dst:
+        for name, data in members.items():
+            dst.writestr(name, data)
+    with pytest.raises(UnsafeFileError, match=r"model\.weights\.h5.*stolen"):
+        mmsk.load(path)

@@ -318,8 +318,7 @@ def _refuse_untrusted(untrusted: list[str], plugins: list[Any], where: str) -> N
                 metadata.distribution(str(dist))
             except (metadata.PackageNotFoundError, ValueError):
                 raise PersistenceError(
-                    f"{where}: the file needs the plugin class {name!r}, which is not "
-                    f"installed{hint}"
+                    f"{where}: the file needs the plugin class {name!r}{hint}"
                 ) from None
     shown = ", ".join(repr(n) for n in untrusted[:20]) + (" ..." if len(untrusted) > 20 else "")
     raise UnsafeFileError(

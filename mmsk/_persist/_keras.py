@@ -225,15 +225,60 @@ def _refused_classes() -> list[type]:
     return found
 
 
+MAX_H5_OBJECTS = 100_000
+
+
+def check_weights(data: bytes, where: str) -> None:
+    """Refuse an HDF5 weights file that would make h5py read other files.
+
+    External links, external raw storage and virtual datasets point at files
+    outside the save; Keras would read them into the model's weights.
+    """
+    import h5py
+
+    label = f"{where}: model.weights.h5"
+    try:
+        with h5py.File(io.BytesIO(data), "r") as h5:
+            stack, seen = [h5], 0
+            while stack:
+                group = stack.pop()
+                for key in group:
+                    seen += 1
+                    if seen > MAX_H5_OBJECTS:
+                        raise PersistenceError(f"{label}: more than {MAX_H5_OBJECTS} objects")
+                    link = group.get(key, getlink=True)
+                    if isinstance(link, (h5py.ExternalLink, h5py.SoftLink)):
+                        raise UnsafeFileError(
+                            f"{label}: {group.name}/{key} is a link ({type(link).__name__}); "
+                            "weights must be stored in the file itself; mmsk.load refuses it"
+                        )
+                    item = group.get(key)
+                    if isinstance(item, h5py.Group):
+                        stack.append(item)
+                    elif isinstance(item, h5py.Dataset) and (item.external or item.is_virtual):
+                        raise UnsafeFileError(
+                            f"{label}: dataset {item.name} stores its data in other files "
+                            "(external or virtual); mmsk.load refuses it"
+                        )
+    except PersistenceError:
+        raise
+    except READ_ERRORS as exc:
+        raise PersistenceError(
+            f"{label} cannot be read ({type(exc).__name__}: {exc}); the file is damaged"
+        ) from exc
+
+
 def load_keras(
     data: bytes, budget: Budget, where: str, extra: frozenset[str] = frozenset()
 ) -> Any:
     """Check, then load a ``.keras`` model from bytes with ``safe_mode=True``."""
-    _, config = read_keras(data, budget, where)
+    members, config = read_keras(data, budget, where)
     keras = _backend.keras()
     import mmsk.layers  # noqa: F401  (registers mmsk's layers)
 
     check_config(config, where, extra)
+    if "model.weights.h5" in members:
+        check_weights(members["model.weights.h5"], where)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.keras")
         with open(path, "wb") as fh:

@@ -261,6 +261,19 @@ def read_folder_member(root: str, name: str, budget: Budget, label: str) -> byte
         os.close(fd)
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise _DuplicateKey(f"the key {twice!r:.80} appears twice in one object (ambiguous)")
+    return out
+
+
 def parse_json(data: bytes, name: str, limits: Limits, label: str) -> Any:
     """JSON with a size, depth and item cap; every failure a :class:`PersistenceError`."""
     if len(data) > limits.max_config_bytes:
@@ -273,7 +286,9 @@ def parse_json(data: bytes, name: str, limits: Limits, label: str) -> Any:
     if bound > limits.max_items * 2:
         raise PersistenceError(f"{label}: {name} holds too many values (about {bound})")
     try:
-        value = json.loads(data.decode("utf-8"))
+        value = json.loads(data.decode("utf-8"), object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise PersistenceError(f"{label}: {name}: {exc}; mmsk.load refuses it") from exc
     except RecursionError as exc:
         raise PersistenceError(
             f"{label}: {name} is nested too deeply; expected at most {limits.max_depth} levels"
