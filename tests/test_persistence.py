@@ -464,3 +464,17 @@ def test_weights_that_read_other_files_are_refused(small, tmp_path, trick):
             dst.writestr(name, data)
     with pytest.raises(UnsafeFileError, match=r"model\.weights\.h5.*stolen"):
         mmsk.load(path)
+
+
+def test_settings_that_name_files_or_folders_are_not_restored(tmp_path):
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    pipe = Pipeline(
+        [("words", CountVectorizer(input="filename")), ("scale", StandardScaler(with_mean=False))],
+        memory=str(tmp_path / "cache"),
+    )
+    loaded = mmsk.load(mmsk.save(pipe, tmp_path / "pipe.zip"))
+    assert loaded.memory is None
+    assert loaded.named_steps["words"].input == "content"
+    assert loaded.named_steps["scale"].with_mean is False  # other settings come back
+    assert not (tmp_path / "cache").exists()
