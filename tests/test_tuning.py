@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,7 +11,7 @@ from sklearn.model_selection import ParameterGrid
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mmsk import KerasTunerSearchCV, MultimodalClassifier, MultimodalRegressor
+from mmsk import KerasTunerSearchCV, MultimodalClassifier, MultimodalRegressor, load
 from mmsk.exceptions import MmskError, ParameterError, UnknownComponentError
 from mmsk.tuning import Boolean, Float, Int, SearchCallback, SearchError, TrialRecord
 from mmsk.tuning._progress import TextProgress
@@ -72,7 +71,7 @@ def test_random_search_gives_sklearn_results_and_a_refit_best(data, tmp_path):
     assert best.get_params()["head_units"] == search.best_params_["head_units"]
     assert search.predict(X).shape == (len(X),)
     # One saved model per trial and fold; the refit is not a fold and is not saved.
-    assert len(list(tmp_path.glob("*/trial_*/fold-*.joblib"))) == 3 * 2
+    assert len(list(tmp_path.glob("*/trial_*/fold-*.zip"))) == 3 * 2
     assert 0 <= search.score(X, y) <= 1
     assert search.n_features_in_ == 3
     frame = search.results_frame()
@@ -171,13 +170,13 @@ def test_hyperband_budgets_epochs_and_continues_short_trials(data, tmp_path):
     assert continued
     trial = continued[0]
     parent = trial.hyperparameters.values["tuner/trial_id"]
-    child_models = sorted((tmp_path / "hb" / f"trial_{trial.trial_id}").glob("fold-*.joblib"))
+    child_models = sorted((tmp_path / "hb" / f"trial_{trial.trial_id}").glob("fold-*.zip"))
     assert len(child_models) == 2
     for path in child_models:
-        child = joblib.load(path)
-        fold = path.name.split("-")[1]  # fold-<rows>-<settings>.joblib
-        (mother_path,) = (tmp_path / "hb" / f"trial_{parent}").glob(f"fold-{fold}-*.joblib")
-        mother = joblib.load(mother_path)
+        child = load(path)
+        fold = path.name.split("-")[1]  # fold-<rows>-<settings>.zip
+        (mother_path,) = (tmp_path / "hb" / f"trial_{parent}").glob(f"fold-{fold}-*.zip")
+        mother = load(mother_path)
         n = mother.n_epochs_
         assert child.n_epochs_ == trial.hyperparameters.values["tuner/epochs"] > n
         assert child.history_["loss"][:n] == mother.history_["loss"]

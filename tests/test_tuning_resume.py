@@ -31,7 +31,7 @@ def test_killed_search_resumes_and_keeps_finished_trials(tmp_path):
     assert not first.exists()
     trial_dirs = sorted(p.name for p in (directory / "job").glob("trial_*"))
     assert trial_dirs[:3] == ["trial_0", "trial_1", "trial_2"]
-    assert len(list((directory / "job" / "trial_2").glob("fold-*.joblib"))) == 1
+    assert len(list((directory / "job" / "trial_2").glob("fold-*.zip"))) == 1
 
     done = run_job("search", str(directory), str(second))
     assert done.returncode == 0, done.stderr[-3000:]
