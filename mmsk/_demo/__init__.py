@@ -133,6 +133,10 @@ def _load_backend_quietly() -> None:
         os.close(saved)
 
 
+def _write_text(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the demo; 0 on success, 130 when interrupted (Ctrl-C), 1 on an error."""
     progress = Progress(sys.stderr, 0, args.verbose)
@@ -193,7 +197,7 @@ def _run(args: argparse.Namespace, progress: Progress) -> int:
     )
     files: dict[Path, Callable[[Path], None]] = {
         out / RESULTS_FILE: lambda path: write_json(results, path),
-        out / SCRIPT_FILE: lambda path: path.write_text(code + "\n", encoding="utf-8"),
+        out / SCRIPT_FILE: lambda path: _write_text(path, code + "\n"),
     }
     try:
         import matplotlib  # noqa: F401

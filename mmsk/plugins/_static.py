@@ -67,7 +67,7 @@ def static_kinds(ep: metadata.EntryPoint) -> tuple[str, ...] | None:
     for _ in range(_MAX_HOPS):
         path = module_file(ep, module)
         tree = _parse(path) if path is not None else None
-        if tree is None:
+        if path is None or tree is None:
             return None
         found = _class_or_import(tree, attr, module, is_package=path.name == "__init__.py")
         if isinstance(found, tuple):
