@@ -19,7 +19,7 @@ The hierarchy::
     ├── UnknownComponentError (ValueError) an encoder or fusion name not registered
     ├── ModelBuildError (ValueError)       the Keras model cannot be built or trained
     ├── PersistenceError (ValueError)      mmsk.save / mmsk.load / export failed
-    │   ├── UnsafeFileError                a saved file would run code when loaded
+    │   ├── UnsafeFileError                a saved file asks for code, links or untrusted types
     │   └── ExportError                    a modality cannot be preprocessed in-graph
     ├── PluginError (ImportError)          a plugin fails to import, or names collide
     ├── PluginContractError (TypeError)    a component breaks the plugin contract
@@ -98,9 +98,13 @@ class PersistenceError(MmskError, ValueError):
 
 
 class UnsafeFileError(PersistenceError):
-    """:func:`mmsk.load` refused a file that would execute code when loaded: a Lambda
-    layer, a Python class outside mmsk, scikit-learn and registered plugins, or a
-    Keras class that is not registered."""
+    """:func:`mmsk.load` refused a file because of what it asks for, not because it is
+    damaged: a Python class outside the trusted set (review it with
+    :func:`mmsk.get_untrusted_types`, then pass ``trusted=``), a function other than a
+    NumPy ufunc, state that would replace a method or a dunder, a Keras construct that
+    carries or imports code (Lambda, TFSMLayer, a function or class outside Keras'
+    modelling packages and registered mmsk/plugin layers), or a member that is a link,
+    a FIFO, a device, a duplicate or a path leading out of the save."""
 
 
 class ExportError(PersistenceError):
