@@ -36,9 +36,6 @@ _LAZY = {
     "get_config": "mmsk._config",
     "set_config": "mmsk._config",
     "config_context": "mmsk._config",
-    "get_config": "mmsk._config",
-    "set_config": "mmsk._config",
-    "config_context": "mmsk._config",
 }
 _SUBMODULES = {
     "testing",
