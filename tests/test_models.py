@@ -67,7 +67,7 @@ def test_fit_on_raw_dataframe_infers_modalities(fitted, toy):
 def test_default_fit_needs_no_argument(toy):
     X, y = toy
     clf = mmsk.MultimodalClassifier(epochs=1, random_state=0).fit(X, y)
-    assert clf.specs_["image"].shape == (64, 64, 3)
+    assert clf.specs_["image"].shape == (8, 8, 3)  # the size of the images, not upsampled
 
 
 @pytest.mark.parametrize("fusion", FUSIONS)

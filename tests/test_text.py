@@ -48,8 +48,14 @@ def keras_reference(vec: TextVectorizer, texts: list[str]) -> np.ndarray:
     """The same ids computed by a plain Keras layer built from the learned vocabulary."""
     import keras
 
+    from mmsk.preprocessing._text import _lower_and_split_punctuation
+
+    standardize = vec.standardize
+    if standardize == "lower_and_split_punctuation":  # mmsk's own: punctuation -> space
+        split = vec.split == "whitespace"
+        standardize = _lower_and_split_punctuation if split else "lower_and_strip_punctuation"
     layer = keras.layers.TextVectorization(
-        standardize=vec.standardize,
+        standardize=standardize,
         split=vec.split,
         ngrams=vec.ngrams,
         output_mode="int",
@@ -261,7 +267,7 @@ def test_params_round_trip_and_clone():
     assert params == {
         "max_tokens": 50,
         "sequence_length": 7,
-        "standardize": "lower_and_strip_punctuation",
+        "standardize": "lower_and_split_punctuation",
         "split": "character",
         "ngrams": (1, 2),
         "max_sequence_length": 512,

@@ -4,6 +4,7 @@ Components are found by name through :mod:`mmsk.plugins` (entry points
 ``mmsk.encoders`` and ``mmsk.fusions``); built-ins take the same path.
 """
 
+from mmsk.components._bag import BagEncoder
 from mmsk.components._base import Encoded, Encoder, Fusion
 from mmsk.components._encoders import (
     AudioCNNEncoder,
@@ -23,6 +24,7 @@ from mmsk.components._fusions import (
 __all__ = [
     "AttentionFusion",
     "AudioCNNEncoder",
+    "BagEncoder",
     "CNNEncoder",
     "ConcatFusion",
     "Encoded",

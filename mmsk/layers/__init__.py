@@ -3,6 +3,7 @@
 Importing this package imports Keras (and TensorFlow).
 """
 
+from mmsk.layers._bag import HashedNgrams
 from mmsk.layers._masking import (
     ApplyPresence,
     MaskedMeanPool,
@@ -16,6 +17,7 @@ from mmsk.layers._transformer import TransformerBlock
 
 __all__ = [
     "ApplyPresence",
+    "HashedNgrams",
     "JoinTokens",
     "MaskedMeanPool",
     "ModalityDropout",

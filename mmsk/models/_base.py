@@ -38,6 +38,8 @@ from mmsk.models._params import NestedComponentsMixin, make_component, resolve_e
 from mmsk.preprocessing import ModalityPreprocessor
 
 SMALL_BATCH = 2048  # rows up to which predict calls the compiled model directly
+AUTO_VALIDATION = 0.1  # share of rows validation_split="auto" holds out ...
+AUTO_VALIDATION_MIN_ROWS = 200  # ... when there are at least this many rows
 
 # Per-model caches kept off the estimator (its __dict__ must not change in predict).
 _CALLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -118,11 +120,12 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
         "head_layers": [Interval(Integral, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "modality_dropout": [Interval(Real, 0, 1, closed="left")],
+        "wide": ["boolean"],
         "optimizer": [StrOptions({"adam", "adamw", "sgd", "rmsprop", "nadam"})],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "validation_split": [Interval(Real, 0, 1, closed="left")],
+        "validation_split": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
         "early_stopping": ["boolean"],
         "patience": [Interval(Integral, 1, None, closed="left")],
         "callbacks": [list, None],
@@ -144,13 +147,14 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
         head_layers: int = 1,
         dropout: float = 0.1,
         modality_dropout: float = 0.0,
-        optimizer: str = "adam",
+        wide: bool = True,
+        optimizer: str = "adamw",
         learning_rate: float = 1e-3,
-        epochs: int = 10,
+        epochs: int = 100,
         batch_size: int = 32,
-        validation_split: float = 0.0,
-        early_stopping: bool = False,
-        patience: int = 3,
+        validation_split: float | str = "auto",
+        early_stopping: bool = True,
+        patience: int = 5,
         callbacks: list[Any] | None = None,
         checkpoint_dir: str | os.PathLike | None = None,
         warm_start: bool = False,
@@ -166,6 +170,7 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
         self.head_layers = head_layers
         self.dropout = dropout
         self.modality_dropout = modality_dropout
+        self.wide = wide
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.epochs = epochs
@@ -336,7 +341,9 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
         keras = _backend.keras()
         fusion = make_component("fusion", self.fusion, Fusion)
         encoders = resolve_encoders(self.encoders, self.specs_)
-        head = Head(n_outputs, activation, self.head_units, self.head_layers, self.dropout)
+        self.encoders_ = encoders
+        head = Head(n_outputs, activation, self.head_units, self.head_layers, self.dropout,
+                    self.wide)  # fmt: skip
         model = build_model(self.specs_, encoders, fusion, head, self.modality_dropout, seed)
         optimizer = keras.optimizers.get(
             {"class_name": self.optimizer, "config": {"learning_rate": self.learning_rate}}
@@ -380,21 +387,21 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
             callbacks.insert(0, backup_callback(self.checkpoint_dir))
         validation = None
         rows = np.arange(len(batch))
-        if self.validation_split:
+        split = self._validation_share(len(rows))
+        if split:
             stratify = y if y.ndim == 1 and self._stratify() else None
-            n_val = int(np.ceil(self.validation_split * len(rows)))
+            n_val = int(np.ceil(split * len(rows)))
             if n_val < 1 or n_val >= len(rows):
                 raise InputError(
-                    f"validation_split={self.validation_split} of {len(rows)} rows leaves "
+                    f"validation_split={split} of {len(rows)} rows leaves "
                     f"{len(rows) - n_val} to train on and {n_val} to validate; expected at "
                     "least one row in each"
                 )
             try:
-                rows, val = train_test_split(rows, test_size=self.validation_split,
-                                             random_state=seed, stratify=stratify)  # fmt: skip
+                rows, val = train_test_split(rows, test_size=split, random_state=seed,
+                                             stratify=stratify)  # fmt: skip
             except ValueError:
-                rows, val = train_test_split(rows, test_size=self.validation_split,
-                                             random_state=seed)  # fmt: skip
+                rows, val = train_test_split(rows, test_size=split, random_state=seed)
             v = batch[val]
             validation = (v.to_inputs(self.modalities_), y[val]) + (
                 (sw[val],) if sw is not None else ()
@@ -422,6 +429,12 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
         for key, values in history.history.items():
             self.history_.setdefault(key, []).extend(float(v) for v in values)
         self.n_epochs_ += len(history.epoch)
+
+    def _validation_share(self, n_rows: int) -> float:
+        """The share of rows held out: ``validation_split``, or the ``"auto"`` choice."""
+        if isinstance(self.validation_split, str):  # "auto": only where rows are plenty
+            return AUTO_VALIDATION if n_rows >= AUTO_VALIDATION_MIN_ROWS else 0.0
+        return float(self.validation_split)
 
     def _stratify(self) -> bool:
         return False

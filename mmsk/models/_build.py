@@ -22,6 +22,51 @@ class Head:
     units: int
     layers: int
     dropout: float
+    wide: bool = False
+
+
+WIDE_SIDE = 16  # images reach the wide path average-pooled to at most this many pixels a side
+
+
+def _wide_features(x: Any, spec: ModalitySpec, name: str) -> Any:
+    """A modality's raw input as a flat feature vector (or a bag) for the linear path."""
+    keras = _backend.keras()
+    from mmsk.layers import HashedNgrams, TokenMask
+
+    L = keras.layers
+    if spec.kind == "text" and spec.vocabulary_size:
+        buckets = min(max(2 * spec.vocabulary_size, 1024), 65536)
+        ids = HashedNgrams(spec.vocabulary_size, buckets, 2, name=f"wide_{name}_ngrams")(x)
+        return ids, TokenMask(name=f"wide_{name}_mask")(ids), spec.vocabulary_size + buckets
+    if spec.kind == "image" and len(spec.shape) == 3:
+        pool = max(1, -(-max(spec.shape[:2]) // WIDE_SIDE))
+        if pool > 1:
+            x = L.AveragePooling2D(pool, padding="same", name=f"wide_{name}_pool")(x)
+    elif spec.kind == "audio" and len(spec.shape) == 2:
+        x = L.GlobalAveragePooling1D(name=f"wide_{name}_mean")(x)
+    if len(x.shape) > 2:
+        x = L.Flatten(name=f"wide_{name}_flat")(x)
+    return x, None, None
+
+
+def _wide_logits(inputs: dict, specs: dict[str, ModalitySpec], present: Any,
+                 n_outputs: int) -> list[Any]:  # fmt: skip
+    """One linear model per modality on its raw input (zero where the modality is missing)."""
+    keras = _backend.keras()
+    from mmsk.layers import ApplyPresence, MaskedMeanPool
+
+    L = keras.layers
+    out = []
+    for index, (name, spec) in enumerate(specs.items()):
+        x, mask, rows = _wide_features(inputs[name], spec, name)
+        if rows is not None:  # a bag of n-grams: one weight vector per token, averaged
+            h = L.Embedding(rows, n_outputs, embeddings_initializer="zeros",
+                            name=f"wide_{name}_weights")(x)  # fmt: skip
+            logit = MaskedMeanPool(name=f"wide_{name}_bag")(h, mask=mask)
+        else:
+            logit = L.Dense(n_outputs, kernel_initializer="zeros", name=f"wide_{name}")(x)
+        out.append(ApplyPresence(index, name=f"wide_{name}_present")(logit, present))
+    return out
 
 
 def _check_encoding(tensor: Any, sequence: bool, name: str, encoder: Encoder) -> None:
@@ -95,5 +140,9 @@ def build_model(
             if head.dropout:
                 x = L.Dropout(head.dropout, seed=seed, name=f"head_dropout{i}")(x)
         logits = L.Dense(head.n_outputs, name="head_logits")(x)
+    if head.wide:
+        logits = L.Add(name="wide_and_deep")(
+            [logits, *_wide_logits(inputs, specs, present, head.n_outputs)]
+        )
     output = L.Activation(head.activation, name="prediction")(logits)
     return keras.Model(inputs=inputs, outputs=output, name="mmsk_model")

@@ -31,10 +31,13 @@ class MultimodalClassifier(ClassifierMixin, CheckedInputMixin, BaseMultimodal):
     ----------
     encoders : dict, optional
         Encoder per modality name or per kind, as a registered name
-        (``"cnn"``, ``"rnn"``, ``"transformer"``, ``"audio_cnn"``, ``"mlp"``,
-        or a plugin's) or a component object.  Defaults: image ``cnn``, text
-        ``rnn``, audio ``audio_cnn``, numeric/categorical ``mlp``.  Settings
-        are reachable as ``encoders__<key>__<param>``.
+        (``"cnn"``, ``"bag"``, ``"rnn"``, ``"transformer"``, ``"audio_cnn"``,
+        ``"mlp"``, or a plugin's) or a component object.  Defaults: image
+        ``cnn``, text ``"auto"`` (a bag of word n-grams, ``bag``, for texts of
+        up to 256 tokens, a ``transformer`` for longer ones; chosen in ``fit``
+        from the column, see ``encoders_``), audio ``audio_cnn``,
+        numeric/categorical ``mlp``.  Settings are reachable as
+        ``encoders__<key>__<param>``.
     fusion : str or Fusion, default="concat"
         ``"concat"``, ``"sum"``, ``"attention"``, ``"gated"``, ``"late"``, a
         plugin's name, or a component object (``fusion__<param>``).
@@ -52,15 +55,25 @@ class MultimodalClassifier(ClassifierMixin, CheckedInputMixin, BaseMultimodal):
     modality_dropout : float, default=0.0
         Probability of hiding each modality of a training row, so the model
         copes with modalities missing at predict time.
-    optimizer : {"adam", "adamw", "sgd", "rmsprop", "nadam"}, default="adam"
+    wide : bool, default=True
+        Add a linear model of each modality's raw input to the output, beside
+        the deep network (wide and deep): a bag of word n-grams for text,
+        pixels average-pooled to at most 16x16 for images, the mean spectrum
+        for audio, the features themselves for numbers and categories.  It
+        gives the network what a linear baseline knows from the first epoch.
+    optimizer : {"adam", "adamw", "sgd", "rmsprop", "nadam"}, default="adamw"
     learning_rate : float, default=1e-3
-    epochs : int, default=10
+    epochs : int, default=100
+        The most epochs to train; early stopping usually ends sooner.
     batch_size : int, default=32
-    validation_split : float, default=0.0
-        Fraction of rows held out (stratified) to report ``val_loss``.
-    early_stopping : bool, default=False
-        Stop when the (validation) loss stops improving; keep the best weights.
-    patience : int, default=3
+    validation_split : float or "auto", default="auto"
+        Fraction of rows held out (stratified) to report ``val_loss`` and to
+        stop early on.  ``"auto"`` holds out 10 % when there are at least 200
+        rows, and none below (then early stopping watches the training loss).
+    early_stopping : bool, default=True
+        Stop when the (validation) loss has not improved for ``patience``
+        epochs, and keep the weights of the best epoch.
+    patience : int, default=5
     callbacks : list of keras.callbacks.Callback, optional
     checkpoint_dir : str or path-like, optional
         Save the training state there after every epoch
@@ -92,6 +105,8 @@ class MultimodalClassifier(ClassifierMixin, CheckedInputMixin, BaseMultimodal):
         Class labels (label indices for multilabel targets).
     model_ : keras.Model
         The trained network.
+    encoders_ : dict of str to Encoder
+        The encoder used for each modality (the automatic text choice resolved).
     preprocessor_ : ModalityPreprocessor or None
         The fitted preprocessing of DataFrame/array input.
     specs_ : dict of str to ModalitySpec
@@ -130,13 +145,14 @@ class MultimodalClassifier(ClassifierMixin, CheckedInputMixin, BaseMultimodal):
         head_layers: int = 1,
         dropout: float = 0.1,
         modality_dropout: float = 0.0,
-        optimizer: str = "adam",
+        wide: bool = True,
+        optimizer: str = "adamw",
         learning_rate: float = 1e-3,
-        epochs: int = 10,
+        epochs: int = 100,
         batch_size: int = 32,
-        validation_split: float = 0.0,
-        early_stopping: bool = False,
-        patience: int = 3,
+        validation_split: float | str = "auto",
+        early_stopping: bool = True,
+        patience: int = 5,
         callbacks: list[Any] | None = None,
         checkpoint_dir: str | os.PathLike | None = None,
         warm_start: bool = False,
@@ -148,7 +164,7 @@ class MultimodalClassifier(ClassifierMixin, CheckedInputMixin, BaseMultimodal):
         super().__init__(
             encoders, fusion, modalities=modalities, preprocessor=preprocessor,
             head_units=head_units, head_layers=head_layers, dropout=dropout,
-            modality_dropout=modality_dropout, optimizer=optimizer,
+            modality_dropout=modality_dropout, wide=wide, optimizer=optimizer,
             learning_rate=learning_rate, epochs=epochs, batch_size=batch_size,
             validation_split=validation_split, early_stopping=early_stopping,
             patience=patience, callbacks=callbacks, checkpoint_dir=checkpoint_dir,

@@ -13,11 +13,28 @@ from mmsk.plugins import load
 
 DEFAULT_ENCODERS = {
     "image": "cnn",
-    "text": "rnn",
+    "text": "auto",
     "audio": "audio_cnn",
     "numeric": "mlp",
     "categorical": "mlp",
 }
+
+
+LONG_TEXT = 256  # tokens per row from which the automatic text encoder is a sequence model
+AUTO_TEXT = {"short": "bag", "long": "transformer"}
+
+
+def auto_encoder(spec: ModalitySpec) -> str:
+    """The registered name of the encoder ``"auto"`` picks for a text modality.
+
+    Texts are measured by their sequence length (the 95th percentile of
+    the training texts' token counts, chosen by
+    :class:`~mmsk.preprocessing.TextVectorizer`): short texts such as names,
+    titles and descriptions get a bag of word n-grams (``"bag"``), long
+    texts (over ``LONG_TEXT`` tokens) a Transformer over the tokens.
+    """
+    long = bool(spec.shape) and spec.shape[0] > LONG_TEXT
+    return AUTO_TEXT["long" if long else "short"]
 
 
 def make_component(group: str, value: Any, base: type) -> Any:
@@ -49,6 +66,8 @@ def resolve_encoders(encoders: dict[str, Any] | None, specs: dict[str, ModalityS
     out = {}
     for name, spec in specs.items():
         value = given.get(name, given.get(spec.kind, DEFAULT_ENCODERS[spec.kind]))
+        if isinstance(value, str) and value == "auto" and spec.kind == "text":
+            value = auto_encoder(spec)
         encoder = make_component("encoder", value, Encoder)
         if encoder.kinds and spec.kind not in encoder.kinds:
             raise ModelBuildError(
@@ -96,6 +115,8 @@ class NestedComponentsMixin(BaseEstimator):
                     encoders[name] = value
                     continue
                 comp = encoders.get(name, DEFAULT_ENCODERS.get(name))
+                if comp == "auto":  # settings of the automatic choice go to the short-text one
+                    comp = AUTO_TEXT["short"]
                 if comp is None:
                     raise UnknownComponentError(
                         f"set_params({key}=...): encoders has no {name!r}; set "

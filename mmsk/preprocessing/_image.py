@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import os
 import warnings
 from collections.abc import Iterator
 from numbers import Integral
@@ -16,10 +18,13 @@ from sklearn.utils.validation import check_is_fitted
 from mmsk._batch import ModalitySpec
 from mmsk.exceptions import InputError
 from mmsk.preprocessing._column import Column, as_column, check_not_empty, parallel_map
+from mmsk.preprocessing._files import open_checked
 from mmsk.preprocessing._image_io import _RESAMPLE, CHANNELS, decode_image
 from mmsk.preprocessing._params import ParamsMixin
 
 _CHUNK = 512  # rows decoded at a time when learning statistics or normalising
+AUTO_MAX_SIDE = 64  # size=None: the longer side of the typical image, capped at this
+_AUTO_SAMPLE = 256  # images whose size is read to choose it
 
 
 def _image_column(X: Any) -> Column:
@@ -48,8 +53,12 @@ class ImagePreprocessor(  # type: ignore[call-arg]
 
     Parameters
     ----------
-    size : int or (int, int), default=(64, 64)
-        Output height and width (an int means a square).
+    size : int, (int, int) or None, default=None
+        Output height and width (an int means a square).  None chooses it
+        from the data in ``fit``: the median height and width of (up to 256
+        of) the training images, scaled down to at most 64 pixels on the
+        longer side and never up, so 8x8 digits stay 8x8 and photos become
+        at most 64x64.
     color_mode : {"rgb", "grayscale", "rgba"}, default="rgb"
         Output channels: 3, 1 or 4.  Grey images are repeated to RGB, alpha is
         dropped or added (opaque) as needed.
@@ -68,6 +77,8 @@ class ImagePreprocessor(  # type: ignore[call-arg]
 
     Attributes
     ----------
+    size_ : (int, int)
+        The output height and width used (given, or chosen from the data).
     mean_, std_ : ndarray of shape (C,)
         Per-channel statistics on the [0, 1] scale (``"standardize"`` only).
     spec_ : ModalitySpec
@@ -86,7 +97,7 @@ class ImagePreprocessor(  # type: ignore[call-arg]
     """
 
     _parameter_constraints: dict = {
-        "size": [Interval(Integral, 1, None, closed="left"), tuple, list],
+        "size": [Interval(Integral, 1, None, closed="left"), tuple, list, None],
         "color_mode": [StrOptions(set(CHANNELS))],
         "normalization": [StrOptions({"unit", "symmetric", "standardize", "none"})],
         "interpolation": [StrOptions(set(_RESAMPLE))],
@@ -96,7 +107,7 @@ class ImagePreprocessor(  # type: ignore[call-arg]
 
     def __init__(
         self,
-        size: int | tuple[int, int] = (64, 64),
+        size: int | tuple[int, int] | None = None,
         color_mode: str = "rgb",
         normalization: str = "unit",
         interpolation: str = "bilinear",
@@ -111,6 +122,8 @@ class ImagePreprocessor(  # type: ignore[call-arg]
         self.n_jobs = n_jobs
 
     def _hw(self) -> tuple[int, int]:
+        if "size_" in self.__dict__:
+            return self.__dict__["size_"]
         size: Any = self.size
         size = (size, size) if isinstance(size, Integral) else tuple(size)
         if len(size) != 2 or not all(isinstance(s, Integral) and int(s) > 0 for s in size):
@@ -164,7 +177,10 @@ class ImagePreprocessor(  # type: ignore[call-arg]
         """
         column = _image_column(X)
         check_not_empty(column, "ImagePreprocessor")
-        h, w = self._hw()
+        self.__dict__.pop("size_", None)  # refit: choose again
+        size: tuple[int, int] = _auto_size(column) if self.size is None else self._hw()
+        self.size_: tuple[int, int] = size
+        h, w = size
         self.feature_name_ = column.name
         self.spec_ = ModalitySpec("image", (h, w, CHANNELS[self.color_mode]), "float32")
         if self.normalization == "standardize":
@@ -264,3 +280,35 @@ class ImagePreprocessor(  # type: ignore[call-arg]
         tags.input_tags.allow_nan = True  # missing cells are allowed and masked
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
+
+
+def _cell_size(cell: Any) -> tuple[int, int] | None:
+    """(height, width) of one image cell, reading only a file's header; None if unknown."""
+    if isinstance(cell, np.ndarray):
+        return (int(cell.shape[0]), int(cell.shape[1])) if cell.ndim in (2, 3) else None
+    if isinstance(cell, Image.Image):
+        return cell.size[1], cell.size[0]
+    if isinstance(cell, (str, os.PathLike, bytes, bytearray, memoryview)):
+        try:
+            if isinstance(cell, (str, os.PathLike)):
+                source: Any = open_checked(cell, "image")  # no FIFO, device or huge file
+            else:
+                source = io.BytesIO(bytes(cell))
+            with source, Image.open(source) as img:  # lazy: the header only
+                return img.size[1], img.size[0]
+        except Exception:  # decoding reports the file properly later
+            return None
+    return None
+
+
+def _auto_size(column: Column) -> tuple[int, int]:
+    """The output size ``size=None`` chooses: the median image, scaled down to fit 64."""
+    rows = np.flatnonzero(column.present)
+    if len(rows) > _AUTO_SAMPLE:
+        rows = rows[np.linspace(0, len(rows) - 1, _AUTO_SAMPLE).astype(int)]
+    sizes = [s for s in (_cell_size(column.cells[i]) for i in rows) if s is not None]
+    if not sizes:
+        return AUTO_MAX_SIDE, AUTO_MAX_SIDE
+    h, w = (float(np.median([s[k] for s in sizes])) for k in (0, 1))
+    scale = min(1.0, AUTO_MAX_SIDE / max(h, w, 1.0))
+    return max(1, round(h * scale)), max(1, round(w * scale))

@@ -21,6 +21,8 @@ from mmsk.preprocessing._column import Column, as_column, check_not_empty
 from mmsk.preprocessing._params import ParamsMixin
 
 _CHUNK = 8192  # rows per call of the Keras layer
+_STANDARDIZE = ("lower_and_split_punctuation", "lower_and_strip_punctuation", "lower",
+                "strip_punctuation")  # fmt: skip
 _PLACEHOLDER = "\x00[mmsk-empty]"  # lets a layer with no learned token be built
 
 
@@ -41,9 +43,14 @@ class TextVectorizer(ParamsMixin, TransformerMixin, BaseEstimator):
     sequence_length : int or None, default=None
         Tokens per row. None picks the 95th percentile of the training texts'
         token counts (rounded up, at least 1, at most ``max_sequence_length``).
-    standardize : {"lower_and_strip_punctuation", "lower", "strip_punctuation"} or None, \
-default="lower_and_strip_punctuation"
-        Normalisation applied before splitting.
+    standardize : {"lower_and_split_punctuation", "lower_and_strip_punctuation", "lower", \
+"strip_punctuation"} or None, default="lower_and_split_punctuation"
+        Normalisation applied before splitting.  ``"lower_and_split_punctuation"``
+        lower-cases and turns every punctuation mark or symbol into a space,
+        so ``"python3-numpy"`` gives the tokens ``python3`` and ``numpy`` (as
+        scikit-learn's ``TfidfVectorizer`` splits words); the ``strip`` options
+        delete punctuation (``"python3numpy"``).  With ``split="character"``
+        it deletes them too.
     split : {"whitespace", "character"}, default="whitespace"
         Word or character tokens.
     ngrams : int, tuple of int or None, default=None
@@ -85,7 +92,7 @@ default="lower_and_strip_punctuation"
         "max_tokens": [Interval(Integral, 3, None, closed="left"), None],
         "sequence_length": [Interval(Integral, 1, None, closed="left"), None],
         "standardize": [
-            StrOptions({"lower_and_strip_punctuation", "lower", "strip_punctuation"}),
+            StrOptions(set(_STANDARDIZE)),
             None,
         ],
         "split": [StrOptions({"whitespace", "character"})],
@@ -97,7 +104,7 @@ default="lower_and_strip_punctuation"
         self,
         max_tokens: int | None = 20000,
         sequence_length: int | None = None,
-        standardize: str | None = "lower_and_strip_punctuation",
+        standardize: str | None = "lower_and_split_punctuation",
         split: str = "whitespace",
         ngrams: int | tuple[int, ...] | None = None,
         max_sequence_length: int = 512,
@@ -235,7 +242,15 @@ default="lower_and_strip_punctuation"
     # -- helpers -----------------------------------------------------------------
     def _new_layer(self, **kwargs: Any) -> Any:
         keras = _backend.keras()
-        return keras.layers.TextVectorization(**{**self._settings, "output_mode": "int", **kwargs})
+        settings = dict(self._settings)
+        if settings["standardize"] == "lower_and_split_punctuation":
+            # Characters: punctuation is dropped, as a space would be a token of its own.
+            split = settings["split"] == "whitespace"
+            standardize: Any = (
+                _lower_and_split_punctuation if split else "lower_and_strip_punctuation"
+            )
+            settings["standardize"] = standardize
+        return keras.layers.TextVectorization(**{**settings, "output_mode": "int", **kwargs})
 
     def _count(self, texts: list[str]) -> np.ndarray:
         """Number of unigram tokens in each text, as the layer splits them."""
@@ -267,6 +282,13 @@ default="lower_and_strip_punctuation"
                     longer.append(i)
             pending, budget = longer, 4 * budget
         return out
+
+
+def _lower_and_split_punctuation(texts: Any) -> Any:
+    """Lower-case, and replace each punctuation mark or symbol with a space (in-graph)."""
+    tf = _backend.tf()
+    lowered = tf.strings.lower(texts, encoding="utf-8")
+    return tf.strings.regex_replace(lowered, r"[\p{P}\p{S}]", " ")
 
 
 def _texts(column: Column) -> list[str]:

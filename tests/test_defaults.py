@@ -1,0 +1,135 @@
+"""The defaults do what they claim: early stopping, text encoder choice, image size, scaling."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import log_loss
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+
+import mmsk
+from mmsk.components import BagEncoder, TransformerEncoder
+from mmsk.models._params import resolve_encoders
+from mmsk.preprocessing import ImagePreprocessor, TextVectorizer
+
+WORDS = [f"w{i}" for i in range(300)]
+
+
+def test_validation_and_early_stopping_are_on_by_default():
+    clf = mmsk.MultimodalClassifier()
+    assert (clf.validation_split, clf.early_stopping, clf.epochs) == ("auto", True, 100)
+    assert clf._validation_share(1000) == 0.1
+    assert clf._validation_share(199) == 0.0  # tiny data trains on every row
+
+
+@pytest.mark.slow
+def test_early_stopping_restores_the_best_epoch():
+    """The kept model's loss on the held-out rows is the lowest in ``history_``."""
+    rng = np.random.default_rng(0)
+    n = 300
+    X = rng.normal(size=(n, 20))
+    y = (X[:, 0] + rng.normal(0, 1.5, n) > 0).astype(int)  # noisy: overfits after a while
+    clf = mmsk.MultimodalClassifier(head_units=256, learning_rate=0.01, patience=4,
+                                    epochs=60, random_state=0).fit(X, y)  # fmt: skip
+    val_loss = clf.history_["val_loss"]
+    best = int(np.argmin(val_loss))
+    assert best < len(val_loss) - 1  # training went on past the best epoch
+    assert clf.n_epochs_ == len(val_loss) < 60  # and stopped early
+    # The same held-out rows as in fit: the split is seeded from random_state.
+    seed = int(check_random_state(0).randint(0, 2**31 - 1))
+    _, val = train_test_split(np.arange(n), test_size=0.1, random_state=seed, stratify=y)
+    kept = log_loss(y[val], clf.predict_proba(X[val]), labels=[0, 1])
+    assert kept == pytest.approx(val_loss[best], rel=1e-3)
+    assert kept < val_loss[-1]
+
+
+def _names(n, rng):
+    return [" ".join(rng.choice(WORDS, 3)) for _ in range(n)]
+
+
+def test_auto_text_encoder_is_a_bag_for_short_text_and_a_sequence_model_for_long():
+    rng = np.random.default_rng(0)
+    n = 20
+    y = rng.integers(0, 2, n)
+    short = pd.DataFrame({"name": _names(n, rng)})
+    reviews = pd.DataFrame({"review": [" ".join(rng.choice(WORDS, 260)) for _ in range(n)]})
+    kw = dict(epochs=1, random_state=0)
+    clf = mmsk.MultimodalClassifier(**kw).fit(short, y)
+    assert isinstance(clf.encoders_["name"], BagEncoder)
+    assert "BagEncoder" in clf._repr_html_()
+    clf = mmsk.MultimodalClassifier(**kw).fit(reviews, y)
+    assert clf.specs_["review"].shape == (260,)
+    assert isinstance(clf.encoders_["review"], TransformerEncoder)
+    # A name given for the kind still wins, and settings reach the automatic choice.
+    specs = clf.specs_
+    assert type(resolve_encoders({"text": "rnn"}, specs)["review"]).__name__ == "RNNEncoder"
+    clf = mmsk.MultimodalClassifier().set_params(encoders__text__embedding_dim=8)
+    assert isinstance(clf.encoders["text"], BagEncoder)
+    assert clf.encoders["text"].embedding_dim == 8
+
+
+@pytest.mark.slow
+def test_bag_encoder_learns_word_order_through_bigrams():
+    """'a b' and 'b a' have the same words: only the bigrams tell them apart."""
+    rng = np.random.default_rng(0)
+    pairs = [(a, b) for a in WORDS[:7] for b in WORDS[:7] if a < b]
+
+    def draw(n):
+        rows = [pairs[i] for i in rng.integers(0, len(pairs), n)]
+        flip = rng.integers(0, 2, n)
+        text = [f"{b} {a}" if f else f"{a} {b}" for (a, b), f in zip(rows, flip, strict=True)]
+        return pd.DataFrame({"pair": text}), flip
+
+    (X, y), (X_new, y_new) = draw(150), draw(200)
+    scores = {}
+    for ngrams in (1, 2):
+        clf = mmsk.MultimodalClassifier(encoders={"text": BagEncoder(ngrams=ngrams)},
+                                        wide=False, learning_rate=0.02, epochs=25,
+                                        random_state=0).fit(X, y)  # fmt: skip
+        scores[ngrams] = clf.score(X_new, y_new)
+    assert scores[1] < 0.7  # a bag of words cannot know the order
+    assert scores[2] > 0.95
+
+
+def test_text_is_split_at_punctuation_by_default():
+    vec = TextVectorizer().fit(["python3-numpy libgtk-3-dev", "GTK+ based_tool"])
+    assert {"python3", "numpy", "libgtk", "dev", "gtk", "based", "tool"} <= set(vec.vocabulary_)
+    assert vec.transform(["numpy-dev"])[0, :2].tolist() == [
+        vec.vocabulary_.index("numpy"),
+        vec.vocabulary_.index("dev"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [((8, 8), (8, 8)), ((20, 30, 3), (20, 30)), ((300, 200, 3), (64, 43))],
+    ids=["tiny-kept", "small-kept", "large-capped"],
+)
+def test_image_size_is_chosen_from_the_data(shape, expected):
+    images = np.zeros((4, *shape), np.uint8)
+    prep = ImagePreprocessor().fit(images)
+    assert prep.size_ == expected
+    assert prep.transform(images).shape[1:3] == expected
+    assert ImagePreprocessor(size=16).fit(images).size_ == (16, 16)  # a given size is kept
+
+
+def test_image_size_of_files_is_read_from_their_headers(tmp_path):
+    from PIL import Image
+
+    paths = []
+    for i, (w, h) in enumerate([(40, 20), (60, 30), (50, 25), (300, 100)]):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.new("RGB", (w, h)).save(paths[-1])
+    assert ImagePreprocessor().fit(paths).size_ == (28, 55)  # median 27.5 x 55
+
+
+def test_regressor_trains_on_a_standardised_target():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150, 3))
+    y = 5e4 + 2e3 * X[:, 0]  # far from unit scale
+    reg = mmsk.MultimodalRegressor(learning_rate=0.01, epochs=30, random_state=0).fit(X, y)
+    assert reg.y_mean_[0] == pytest.approx(y.mean())
+    assert reg.y_scale_[0] == pytest.approx(y.std())
+    raw = np.asarray(reg.model_(reg._to_batch(X, fit=False).to_inputs(reg.modalities_)))
+    assert abs(raw.mean()) < 0.3 and 0.5 < raw.std() < 1.5  # the network sees unit scale
+    assert reg.score(X, y) > 0.9  # predictions are on the original scale
