@@ -115,17 +115,19 @@ def test_grid_tuner_tries_the_same_candidates_as_gridsearchcv(data):
 
 
 def test_failed_trials_are_recorded_and_the_search_goes_on(data):
+    from sklearn.exceptions import FitFailedWarning
+
     X, y = data
-    search = KerasTunerSearchCV(
-        clf(epochs=1), {"fusion": ["concat", "no_such_fusion"]},
-        tuner="grid", max_trials=None, cv=2, n_jobs=2, progress=False,
-    ).fit(X, y)  # folds in two processes  # fmt: skip
+    with pytest.warns(FitFailedWarning, match="no_such_fusion"):  # as GridSearchCV warns
+        search = KerasTunerSearchCV(
+            clf(epochs=1), {"fusion": ["concat", "no_such_fusion"]},
+            tuner="grid", max_trials=None, cv=2, n_jobs=2, progress=False,
+        ).fit(X, y)  # folds in two processes  # fmt: skip
     res = search.cv_results_
-    by_fusion = {p["fusion"]: i for i, p in enumerate(res["params"])}
-    bad, good = by_fusion["no_such_fusion"], by_fusion["concat"]
-    assert res["status"][bad] == "FAILED" and np.isnan(res["mean_test_score"][bad])
-    assert "no_such_fusion" in res["error"][bad]
-    assert res["status"][good] == "COMPLETED" and res["error"][good] is None
+    bad, good = search.trials_[1], search.trials_[0]
+    assert bad.params == {"fusion": "no_such_fusion"} and np.isnan(res["mean_test_score"][1])
+    assert bad.status == "FAILED" and "no_such_fusion" in bad.error
+    assert good.status == "COMPLETED" and good.error is None
     assert search.best_params_ == {"fusion": "concat"}
     assert search.results_frame()["status"].iloc[-1] == "FAILED"
 
@@ -133,8 +135,8 @@ def test_failed_trials_are_recorded_and_the_search_goes_on(data):
 def test_consecutive_failures_stop_the_search_with_the_last_error(data):
     X, y = data
     search = KerasTunerSearchCV(
-        clf(epochs=1), {"fusion": ["bad_a", "bad_b", "bad_c"]},
-        tuner="grid", max_trials=None, cv=2, max_consecutive_failed_trials=2, progress=False,
+        clf(epochs=1), {"fusion": ["bad_a", "bad_b", "bad_c"]}, tuner="random",
+        max_trials=3, cv=2, max_consecutive_failed_trials=2, progress=False, random_state=0,
     )  # fmt: skip
     with pytest.raises(SearchError, match=r"2 trials failed in a row.*bad_") as err:
         search.fit(X, y)
@@ -249,3 +251,272 @@ def test_hyperband_needs_an_epochs_budget(data):
     with pytest.raises(ParameterError, match="epochs"):
         KerasTunerSearchCV(LogisticRegression(), {"C": [1.0]}, tuner="hyperband",
                            progress=False).fit(X, y)  # fmt: skip
+
+
+# ---- issue 15: KerasTunerSearchCV behaves like GridSearchCV ------------------------------
+# Fast sklearn estimators: these check the search's semantics, not mmsk's models.
+
+
+@pytest.fixture(scope="module")
+def small():
+    from sklearn.datasets import make_classification
+
+    return make_classification(n_samples=90, n_features=5, random_state=0)
+
+
+def grid(estimator, space, **kw):
+    return KerasTunerSearchCV(estimator, space, tuner="grid", max_trials=None,
+                              progress=False, **kw)  # fmt: skip
+
+
+def same_results(ours, theirs):
+    assert list(ours.cv_results_["params"]) == list(theirs.cv_results_["params"])
+    for key in ("mean_test_score", "rank_test_score"):
+        np.testing.assert_allclose(ours.cv_results_[key], theirs.cv_results_[key])
+    assert ours.best_params_ == theirs.best_params_
+
+
+def test_new_data_in_the_same_directory_never_reuses_fold_models(small, tmp_path):
+    # Issue 15, item 1: fold files were keyed by row positions, so flipped labels of the
+    # same size silently reused the first fit's models.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = small
+    space = {"C": [0.1, 1.0]}
+    grid(LogisticRegression(), space, cv=3, directory=tmp_path).fit(X, y)
+    flipped = 1 - y
+    ours = grid(LogisticRegression(), space, cv=3, directory=tmp_path).fit(X, flipped)
+    same_results(ours, GridSearchCV(LogisticRegression(), space, cv=3).fit(X, flipped))
+    assert ours.best_score_ > 0.5
+    with pytest.raises(ParameterError, match="another search_space"):
+        grid(LogisticRegression(), {"C": [5.0]}, cv=3, directory=tmp_path).fit(X, y)
+    again = grid(LogisticRegression(), {"C": [5.0]}, cv=3, directory=tmp_path,
+                 overwrite=True).fit(X, y)  # fmt: skip
+    assert again.cv_results_["params"] == [{"C": 5.0}]
+
+
+@pytest.mark.parametrize("tuner", ["grid", "random"])
+def test_duplicate_values_end_within_a_time_limit(small, tuner):
+    # Issue 15, item 2: duplicates looped forever re-running C=0.1.
+    import signal
+
+    from sklearn.linear_model import LogisticRegression
+
+    def too_long(*_):
+        raise TimeoutError("the search with duplicate values did not end in 60 s")
+
+    X, y = small
+    previous = signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(60)
+    try:
+        search = KerasTunerSearchCV(LogisticRegression(), {"C": [0.1, 0.1, 0.2, 0.2]},
+                                    tuner=tuner, max_trials=None if tuner == "grid" else 8,
+                                    cv=2, progress=False).fit(X, y)  # fmt: skip
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    expected = [0.1, 0.1, 0.2, 0.2] if tuner == "grid" else [0.1, 0.2]
+    assert sorted(p["C"] for p in search.cv_results_["params"]) == expected
+
+
+@pytest.mark.parametrize(
+    "space",
+    [
+        {"C": range(1, 4)},
+        {"C": np.array([0.1, 1.0])},
+        [{"C": [0.1, 1.0]}, {"fit_intercept": [False], "C": [1.0]}],
+        {},
+        {"C": [1.0, 1.0, 0.5]},
+    ],
+    ids=["range", "array", "list-of-dicts", "empty", "duplicates"],
+)
+def test_grid_enumerates_parametergrid_exactly(small, space):
+    # Issue 15, items 3 and 8: ranges, arrays, lists of dicts, {} and ParameterGrid's order.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = small
+    ours = grid(LogisticRegression(), space, cv=3).fit(X, y)
+    same_results(ours, GridSearchCV(LogisticRegression(), space, cv=3).fit(X, y))
+
+
+def test_a_grid_may_swap_a_pipeline_step_and_tune_it(small):
+    # Issue 15, item 3: the key check ran against the initial estimator.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.svm import LinearSVC
+
+    X, y = small
+    pipe = Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression())])
+    space = [{"clf": [LinearSVC()], "clf__C": [0.1, 1.0]}, {"clf__C": [0.5]}]
+    ours = grid(pipe, space, cv=3).fit(X, y)
+    same_results(ours, GridSearchCV(pipe, space, cv=3).fit(X, y))
+
+
+@pytest.mark.parametrize("directory", [False, True])
+def test_scorers_and_best_estimator_see_the_users_estimator(small, tmp_path, directory):
+    # Issue 15, item 4: scorers saw the internal _TrialFit wrapper.
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.naive_bayes import GaussianNB
+
+    class ReturnsNone(ClassifierMixin, BaseEstimator):
+        def __init__(self, bias=0.0):
+            self.bias = bias
+
+        def fit(self, X, y):
+            self.classes_, self.mean_ = np.unique(y), X.mean(axis=0)
+            # returns None on purpose
+
+        def predict(self, X):
+            return self.classes_[(X[:, 0] > self.mean_[0] + self.bias).astype(int)]
+
+    X, y = small
+
+    def kw(name):
+        return {"cv": 3, **({"directory": tmp_path, "project_name": name} if directory else {})}
+
+    ours = grid(GaussianNB(), {"var_smoothing": [1e-9, 1e-3]}, scoring="roc_auc", **kw("a"))
+    theirs = GridSearchCV(GaussianNB(), {"var_smoothing": [1e-9, 1e-3]}, scoring="roc_auc",
+                          cv=3)  # fmt: skip
+    same_results(ours.fit(X, y), theirs.fit(X, y))
+    assert not np.isnan(ours.cv_results_["mean_test_score"]).any()
+
+    def attribute_scorer(estimator, X, y):
+        return float(estimator.mean_[0])
+
+    none_fit = grid(ReturnsNone(), {"bias": [0.0, 0.1]}, scoring=attribute_scorer, **kw("b"))
+    none_fit.fit(X, y)
+    assert not np.isnan(none_fit.cv_results_["mean_test_score"]).any()
+    assert isinstance(none_fit.best_estimator_, ReturnsNone)
+    weights = np.where(y == 1, 3.0, 1.0)
+    ours = grid(GaussianNB(), {"var_smoothing": [1e-9, 1e-1]}, **kw("c")).fit(
+        X, y, sample_weight=weights
+    )
+    theirs = GridSearchCV(GaussianNB(), {"var_smoothing": [1e-9, 1e-1]}, cv=3)
+    same_results(ours, theirs.fit(X, y, sample_weight=weights))
+
+
+def test_dashboard_title_names_the_users_estimator(small, tmp_path):
+    # Issue 15, item 4: the title read "of _TrialFit".
+    from sklearn.linear_model import LogisticRegression
+
+    from mmsk.widgets import TunerDashboard
+
+    X, y = small
+    titles = []
+
+    class Spy(TunerDashboard):
+        def on_search_begin(self, search):
+            super().on_search_begin(search)
+            titles.append(self._title)
+
+    search = grid(LogisticRegression(), {"C": [1.0]}, cv=2, directory=tmp_path,
+                  callbacks=[Spy()])  # fmt: skip
+    search.fit(X, y)
+    assert titles == ["KerasTunerSearchCV of LogisticRegression"]
+
+
+def test_errors_outside_fit_raise_and_fit_failures_warn_as_sklearn(small, capsys):
+    # Issue 15, item 5.
+    from sklearn.exceptions import FitFailedWarning
+    from sklearn.model_selection import GroupKFold
+    from sklearn.svm import SVC
+
+    X, y = small
+    with pytest.raises(ValueError, match="groups"):
+        grid(SVC(), {"C": [1.0, 2.0]}, cv=GroupKFold(3)).fit(X, y)
+    with pytest.raises(ValueError, match="All the 6 fits failed"):
+        grid(SVC(), {"C": [-1.0, -2.0]}, cv=3).fit(X, y)
+    with pytest.warns(FitFailedWarning, match="3 fits failed out of a total of 6"):
+        search = grid(SVC(), {"C": [-1.0, 1.0]}, cv=3, error_score=0, verbose=1).fit(X, y)
+    assert capsys.readouterr().out.count("Fitting 3 folds for each of 2 candidates") == 1
+    assert [t.status for t in search.trials_] == ["FAILED", "COMPLETED"]
+    assert "C" in search.trials_[0].error
+    assert list(search.results_frame()["status"]) == ["COMPLETED", "FAILED"]
+
+
+def test_an_oracle_trial_whose_every_fit_failed_keeps_its_row(small):
+    # Issue 15, item 5: with an oracle, a wholly failed trial still shows in cv_results_.
+    from sklearn.exceptions import FitFailedWarning
+    from sklearn.svm import SVC
+
+    X, y = small
+    with pytest.warns(FitFailedWarning):
+        search = KerasTunerSearchCV(SVC(), {"C": [-1.0, 1.0]}, tuner="random", max_trials=2,
+                                    cv=3, random_state=0, progress=False).fit(X, y)  # fmt: skip
+    res = search.cv_results_
+    by_c = {p["C"]: i for i, p in enumerate(res["params"])}
+    assert list(res["trial_id"]) == [t.trial_id for t in search.trials_]
+    bad, good = by_c[-1.0], by_c[1.0]
+    assert res["status"][bad] == "FAILED" and np.isnan(res["mean_test_score"][bad])
+    assert "C" in res["error"][bad] and res["rank_test_score"][bad] == 2
+    assert res["status"][good] == "COMPLETED" and search.best_params_ == {"C": 1.0}
+    assert search.best_index_ == good
+
+
+def test_metadata_routing_reaches_estimator_scorer_and_splitter(small):
+    # Issue 15, item 6: every fit failed with "unexpected argument(s) {'mmsk_rows'}".
+    import sklearn
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import get_scorer
+    from sklearn.model_selection import GridSearchCV, GroupKFold
+
+    X, y = small
+    groups, weights = np.arange(len(y)) % 5, np.linspace(0.5, 2.0, len(y))
+    with sklearn.config_context(enable_metadata_routing=True):
+        est = LogisticRegression().set_fit_request(sample_weight=True)
+        scorer = get_scorer("accuracy").set_score_request(sample_weight=True)
+        kw = {"cv": GroupKFold(3), "scoring": scorer}
+        ours = grid(est, {"C": [0.1, 1.0]}, **kw).fit(X, y, sample_weight=weights,
+                                                       groups=groups)  # fmt: skip
+        theirs = GridSearchCV(est, {"C": [0.1, 1.0]}, **kw).fit(X, y, sample_weight=weights,
+                                                                 groups=groups)  # fmt: skip
+    same_results(ours, theirs)
+
+
+def test_no_directory_writes_no_fold_models_and_needs_no_pickles(small, tmp_path, monkeypatch):
+    # Issue 15, item 7: fold models were always written, so unpicklable estimators failed.
+    from sklearn.base import BaseEstimator, ClassifierMixin
+
+    class Local(ClassifierMixin, BaseEstimator):  # a local class: cannot be pickled
+        def __init__(self, threshold=0.0, rule=lambda X: X[:, 0]):
+            self.threshold, self.rule = threshold, rule
+
+        def fit(self, X, y):
+            self.classes_ = np.unique(y)
+            return self
+
+        def predict(self, X):
+            return self.classes_[(self.rule(X) > self.threshold).astype(int)]
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    X, y = small
+    search = grid(Local(), {"threshold": [0.0, 0.5]}, cv=3).fit(X, y)
+    assert (search.cv_results_["status"] if "status" in search.cv_results_ else
+            [t.status for t in search.trials_]) == ["COMPLETED", "COMPLETED"]  # fmt: skip
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sklearn_19_gaps_multimetric_refit_callable_and_callback_context(small):
+    # Issue 15, item 8.
+    import inspect
+
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = small
+    search = grid(LogisticRegression(), {"C": [0.1, 1.0]}, cv=3,
+                  scoring=["accuracy", "f1"], refit=False).fit(X, y)  # fmt: skip
+    assert "mean_test_f1" in search.cv_results_ and not hasattr(search, "best_estimator_")
+    seen = []
+
+    def pick(results):
+        seen.append(sorted(results))
+        return 0
+
+    kt_search = KerasTunerSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, tuner="random",
+                                   max_trials=2, cv=3, refit=pick, progress=False)  # fmt: skip
+    kt_search.fit(X, y)
+    assert {"trial_id", "status", "error"} <= set(seen[-1])
+    assert "callback_ctx" in inspect.signature(KerasTunerSearchCV._run_search).parameters

@@ -12,30 +12,53 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.exceptions import FitFailedWarning
+from sklearn.model_selection import ParameterGrid
 from sklearn.model_selection._search import BaseSearchCV
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, indexable
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
-from sklearn.utils.validation import _num_samples, check_is_fitted
+from sklearn.utils.validation import _check_method_params, check_is_fitted
 
 from mmsk import _backend
 from mmsk.exceptions import MmskError, ParameterError
 from mmsk.tuning._callbacks import SearchCallback, TrialRecord
 from mmsk.tuning._progress import TextProgress
-from mmsk.tuning._space import TUNER_PREFIX, SearchSpace
-from mmsk.tuning._trial_fit import (
-    ROWS,
-    TrialContext,
-    _TrialFit,
-    error_text,
-    final_estimator,
-    settings_key,
-)
+from mmsk.tuning._space import TUNER_PREFIX, SearchSpace, has_declarations
+from mmsk.tuning._trial_fit import TrialContext, _TrialFit, final_estimator, settings_key
 
 TUNERS = ("bayesian", "random", "hyperband", "grid")
 
 
 class SearchError(MmskError, RuntimeError):
     """The search could not go on (e.g. too many trials failed in a row)."""
+
+
+class FixedSplits:
+    """CV splits made once: every trial of a search scores on the same folds."""
+
+    def __init__(self, splits: list[tuple[Any, Any]]) -> None:
+        self.splits = splits
+
+    def split(self, X: Any = None, y: Any = None, groups: Any = None) -> Any:
+        return iter(self.splits)
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        return len(self.splits)
+
+
+def _subcontext(callback_ctx: Any, search: Any, n_tasks: int | None, sequential: bool) -> Any:
+    """sklearn 1.9's callback context of the search task (None without one)."""
+    if callback_ctx is None:
+        return None
+    return callback_ctx.subcontext(
+        task_name="search", max_subtasks=n_tasks, sequential_subtasks=sequential
+    ).call_on_fit_task_begin(estimator=search)
+
+
+def _last_line(error: str) -> str:
+    """The last non-empty line of a traceback or an error message."""
+    lines = [line for line in str(error).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else str(error)
 
 
 class KerasTunerSearchCV(BaseSearchCV):
@@ -53,16 +76,21 @@ class KerasTunerSearchCV(BaseSearchCV):
     ----------
     estimator : estimator
         An mmsk estimator, a Pipeline ending in one, or any sklearn estimator.
-    search_space : dict
+    search_space : dict or list of dict
         ``set_params`` names mapped to what to try: ``mmsk.tuning.Int``,
         ``Float`` (``sampling="log"``), ``Choice``, ``Boolean``, ``Fixed`` (or
-        Keras Tuner's own hyperparameter objects); a list is shorthand for
-        ``Choice`` and a single value for ``Fixed``.  ``when={"fusion":
-        "attention"}`` on a declaration makes it conditional.
+        Keras Tuner's own hyperparameter objects); a list, range or array is
+        shorthand for ``Choice`` and a single value for ``Fixed``.
+        ``when={"fusion": "attention"}`` on a declaration makes it
+        conditional.  With ``tuner="grid"`` and no declarations it is a
+        ``param_grid`` of ``GridSearchCV`` (a dict or a list of dicts).
     tuner : {"bayesian", "random", "hyperband", "grid"}, default="bayesian"
-        The Keras Tuner oracle.  Hyperband spends epochs as its budget: it sets
-        the estimator's ``epochs`` per trial and continues a promising short
-        trial's fold models (``warm_start``) instead of training them again.
+        The Keras Tuner oracle.  ``"grid"`` over a ``param_grid`` evaluates
+        ``ParameterGrid`` exactly as ``GridSearchCV`` does, in one call.
+        Hyperband spends epochs as its budget: it sets the estimator's
+        ``epochs`` per trial and, with a ``directory``, continues a promising
+        short trial's fold models (``warm_start``) instead of training them
+        again.
     objective : str, optional
         With several ``scoring`` metrics, the one the oracle maximises
         (default: ``refit`` when it names one).
@@ -80,12 +108,16 @@ class KerasTunerSearchCV(BaseSearchCV):
         trial's folds in parallel.  ``error_score`` applies to failed trials.
     directory : str or path-like, optional
         Where the search (oracle state, trials, each fold's fitted model) is
-        kept.  Default: a temporary folder removed after ``fit`` (the search
-        then cannot resume).
+        kept, so a killed search resumes.  Fold models are named by a
+        fingerprint of their training data and settings.  Default: nothing is
+        kept (fold models stay in memory; the oracle works in a temporary
+        folder).
     project_name : str, default="mmsk_search"
         Sub-folder of ``directory`` for this search.
     overwrite : bool, default=False
-        Start afresh instead of resuming the search found in the folder.
+        Start afresh instead of resuming the search found in the folder.  A
+        folder holding a search with another ``search_space`` or ``tuner`` is
+        refused unless ``overwrite=True``.
     max_consecutive_failed_trials : int, default=3
         Stop with :class:`SearchError` after this many failed trials in a row.
         A failed trial is recorded with its error and the search goes on.
@@ -99,8 +131,8 @@ class KerasTunerSearchCV(BaseSearchCV):
     Attributes
     ----------
     cv_results_ : dict of arrays
-        As in sklearn, plus ``trial_id``, ``status`` and ``error`` per trial
-        (and ``epochs`` with Hyperband).  ``results_frame()`` shows it sorted.
+        As in sklearn; with an oracle, plus ``trial_id``, ``status`` and
+        ``error`` per trial (and ``epochs`` with Hyperband).  ``results_frame()`` shows it sorted.
     best_estimator_, best_params_, best_score_, best_index_, scorer_, n_splits_, refit_time_
         As in sklearn.
     trials_ : list of TrialRecord
@@ -123,7 +155,7 @@ class KerasTunerSearchCV(BaseSearchCV):
 
     _parameter_constraints: dict = {
         **BaseSearchCV._parameter_constraints,
-        "search_space": [dict],
+        "search_space": [dict, list],
         "tuner": [StrOptions(set(TUNERS))],
         "objective": [str, None],
         "max_trials": [Interval(Integral, 1, None, closed="left"), None],
@@ -188,14 +220,27 @@ class KerasTunerSearchCV(BaseSearchCV):
         self.progress = progress
 
     # ---- set-up ------------------------------------------------------------
-    def _check_setup(self) -> SearchSpace:
+    def _grid_mode(self) -> bool:
+        """``tuner="grid"`` over a ParameterGrid (no mmsk declarations in it)."""
+        return self.tuner == "grid" and not has_declarations(self.search_space)
+
+    def _check_setup(self) -> SearchSpace | None:
         try:
             self._validate_params()
         except InvalidParameterError as exc:
             raise ParameterError(str(exc)) from exc
+        self._budget: str = ""
+        if self._grid_mode():
+            # sklearn's own checks and messages; set_params checks the names per candidate
+            self._candidates = list(ParameterGrid(self.search_space))
+            return None
+        if not isinstance(self.search_space, dict):
+            raise ParameterError(
+                f"tuner={self.tuner!r} takes a dict as search_space (a list of dicts is "
+                f"for tuner='grid'). Received: {type(self.search_space).__name__}"
+            )
         space = SearchSpace(self.search_space)
         space.check(set(self.estimator.get_params(deep=True)))
-        self._budget: str = ""
         if self.tuner == "hyperband":
             self._budget = self._budget_param()
             if self._budget in space.names:
@@ -228,9 +273,11 @@ class KerasTunerSearchCV(BaseSearchCV):
         if isinstance(self.scoring, (list, tuple, set, dict)):
             if isinstance(self.refit, str):
                 return self.refit
+            if self._grid_mode():
+                return "score"  # no oracle to steer; sklearn picks by refit
             raise ParameterError(
-                "with several scoring metrics, name the one to maximise: objective='...' "
-                f"(one of {sorted(self.scoring)})"
+                "with several scoring metrics, name the one the oracle maximises: "
+                f"objective='...' (one of {sorted(self.scoring)})"
             )
         return "score"
 
@@ -245,7 +292,8 @@ class KerasTunerSearchCV(BaseSearchCV):
         y : array-like, optional
             Targets.
         **params
-            Passed to the estimator's ``fit`` (``groups`` goes to the splitter).
+            Routed as ``GridSearchCV`` routes them: to the estimator's
+            ``fit``, the scorer and the splitter (``groups``).
 
         Returns
         -------
@@ -253,55 +301,211 @@ class KerasTunerSearchCV(BaseSearchCV):
         """
         space = self._check_setup()
         self._space, self._metric_name = space, self._metric()
-        temporary = self.directory is None
-        directory = os.fspath(self.directory or tempfile.mkdtemp(prefix="mmsk-search-"))
-        self._where = (directory, self.project_name or "mmsk_search")
-        self._context = TrialContext(raise_errors=self.error_score == "raise")
+        self._data: tuple[Any, Any, dict[str, Any]] | None = (X, y, params)
         self.trials_: list[TrialRecord] = []
+        self._failed: dict[str, str] = {}  # trials whose every fit failed: their error
+        self._real: tuple | None = None  # sklearn's own candidates and fold results
         self._fatal: BaseException | None = None
         self._known: dict[str, Any] = {}  # finished trials by id, read back from the folder
+        self._context = TrialContext()
+        if self.directory is None:
+            self._where: tuple[str, str] | None = None
+            try:
+                super().fit(X, y, **params)
+            finally:
+                self._data = None
+            self._refresh_failed()
+            return self
+        # Fold models are kept in the folder: sklearn fits a caching wrapper.
+        self._where = (os.fspath(self.directory), self.project_name or "mmsk_search")
+        self._check_folder()
         user = self.estimator
         self.estimator = _TrialFit(user, self._context)
         try:
-            with warnings.catch_warnings():
-                # Failed trials are reported by status and error, not by warnings.
-                for message in ("Scoring failed", "One or more of the test scores"):
-                    warnings.filterwarnings("ignore", message=message, category=UserWarning)
-                super().fit(X, y, **{ROWS: np.arange(_num_samples(X))}, **params)
+            super().fit(X, y, **params)
         finally:
             self.estimator = user
-            if temporary:
-                shutil.rmtree(directory, ignore_errors=True)
-        self._add_trial_columns()
+            self._data = None
+        self._refresh_failed()
         if hasattr(self, "best_estimator_"):
             self.best_estimator_: Any = self.best_estimator_.estimator_
-            if hasattr(self.best_estimator_, "feature_names_in_"):
-                self.feature_names_in_ = self.best_estimator_.feature_names_in_
         return self
 
-    def _run_search(self, evaluate_candidates: Any) -> None:
+    def _check_folder(self) -> None:
+        """Refuse to resume a search made with another search space."""
+        assert self._where is not None
+        folder = os.path.join(*self._where)
+        path = os.path.join(folder, "mmsk_search_space.json")
+        key = settings_key({"tuner": self.tuner, "space": self.search_space})
+        if os.path.exists(path) and not self.overwrite:
+            with open(path, encoding="utf-8") as handle:
+                kept = handle.read().strip()
+            if kept != key:
+                raise ParameterError(
+                    f"{folder!r} holds a search with another search_space or tuner; it "
+                    "cannot be resumed with this one. Use another project_name, or "
+                    "overwrite=True to start afresh there."
+                )
+        if self.overwrite and os.path.isdir(folder):
+            shutil.rmtree(folder)
+        os.makedirs(folder, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(key)
+
+    def _fixed_splits(self) -> FixedSplits:
+        """The CV splits, made once per search (sklearn's routing of ``groups``)."""
+        assert self._data is not None
+        X, y, params = self._data
+        X, y = indexable(X, y)
+        params = _check_method_params(X, params=params)
+        routed = self._get_routed_params_for_fit(params)
+        return FixedSplits(list(self._checked_cv_orig.split(X, y, **routed.splitter.split)))
+
+    def _run_search(self, evaluate_candidates: Any, *, callback_ctx: Any = None) -> None:
+        cv = self._cv = self._fixed_splits()
+        self._progress = TextProgress() if self.progress else None
+        if self._grid_mode():
+            self._run_grid(evaluate_candidates, cv, callback_ctx)
+        else:
+            self._run_oracle(evaluate_candidates, cv, callback_ctx)
+        # What sklearn fits next is the refit on all rows: not a fold of any trial.
+        self._context.refit, self._context.trial_dir = True, None
+
+    def _run_grid(self, evaluate_candidates: Any, cv: FixedSplits, callback_ctx: Any) -> None:
+        """Every ParameterGrid candidate in one call, in its order, as GridSearchCV."""
+        candidates = self._candidates
+        self._notify("on_search_begin")
+        if self._where is not None:
+            self._context.trial_dir = os.path.join(*self._where, "grid")
+        search_ctx = _subcontext(callback_ctx, self, len(candidates) * cv.get_n_splits(), False)
+        results = evaluate_candidates(candidates, cv=cv, callback_ctx=search_ctx)
+        if search_ctx is not None:
+            search_ctx.call_on_fit_task_end(estimator=self)
+        for index, params in enumerate(candidates):
+            record = TrialRecord(str(index), params, "RUNNING")
+            self._notify("on_trial_begin", record)
+            self._finish(record, results, index)
+            self.trials_.append(record)
+            self._notify("on_trial_end", record)
+        self._notify("on_search_end")
+
+    def _finish(self, record: TrialRecord, results: dict, index: int) -> None:
+        record.error = self._errors[index]
+        record.status = "FAILED" if record.error else "COMPLETED"
+        record.duration = float(
+            results["mean_fit_time"][index] + results["mean_score_time"][index]
+        )
+        if f"mean_test_{self._metric_name}" not in results:  # several metrics, none named
+            self._metric_name = next(k for k in results if k.startswith("mean_test_"))[10:]
+        score = float(results[f"mean_test_{self._metric_name}"][index])
+        if record.status == "COMPLETED" and not math.isnan(score):
+            record.score = score
+            record.std = float(results[f"std_test_{self._metric_name}"][index])
+
+    def _format_results(
+        self, candidate_params: Any, n_splits: int, out: Any, more_results: Any = None
+    ) -> dict:
+        if not self._grid_mode():
+            self._real = (list(candidate_params), list(out), more_results)
+            candidate_params, out = self._with_failed(candidate_params, n_splits, out)
+        results = super()._format_results(candidate_params, n_splits, out, more_results)
+        errors = [
+            next((o["fit_error"] for o in out[i * n_splits : (i + 1) * n_splits]
+                  if o.get("fit_error")), None)
+            for i in range(len(candidate_params))
+        ]  # fmt: skip
+        self._errors = [_last_line(e) if e else None for e in errors]
+        if self._grid_mode():
+            return results  # exactly GridSearchCV's; trials_ and results_frame() add the rest
+        # The oracle's columns, seen by a refit callable too.
+        running = len(candidate_params) > len(self.trials_)  # the trial being evaluated
+        ids = [r.trial_id for r in self.trials_] + ([self._running] if running else [])
+        results["trial_id"] = np.array(ids, dtype=object)
+        results["status"] = np.array(
+            ["FAILED" if e else "COMPLETED" for e in errors], dtype=object
+        )
+        results["error"] = np.array(self._errors, dtype=object)
+        if self.tuner == "hyperband":
+            epochs = [r.epochs for r in self.trials_] + ([self._running_epochs] if running else [])
+            results["epochs"] = np.array(epochs, dtype=object)
+        return results
+
+    def _with_failed(self, candidate_params: list, n_splits: int, out: list) -> tuple:
+        """Insert rows for trials whose every fit failed, in trial order.
+
+        sklearn raises "All the N fits failed" for such a one-candidate call
+        and keeps no row; GridSearchCV would show the candidate with
+        ``error_score``, so the row is made here from the recorded error.
+        """
+        if not self._failed or not out:
+            return candidate_params, out
+        real = iter(range(len(candidate_params)))
+        params: list = []
+        entries: list = []
+        for record in self.trials_:
+            if record.trial_id in self._failed:
+                error = self._failed[record.trial_id]
+                params.append(record.params)
+                entries += [self._failed_entry(out[0], error, test) for _, test in self._cv.splits]
+                continue
+            i = next(real)
+            params.append(candidate_params[i])
+            entries += out[i * n_splits : (i + 1) * n_splits]
+        for i in real:  # the trial being evaluated now
+            params.append(candidate_params[i])
+            entries += out[i * n_splits : (i + 1) * n_splits]
+        return params, entries
+
+    def _failed_entry(self, template: dict, error: str, test: Any) -> dict:
+        """A fold result like sklearn's for a failed fit (``error_score`` scores)."""
+        entry = dict(template)
+        for key in ("test_scores", "train_scores"):
+            if key in entry:
+                scores = entry[key]
+                keys = scores if isinstance(scores, dict) else None
+                entry[key] = (
+                    self.error_score if keys is None else dict.fromkeys(keys, self.error_score)
+                )
+        entry.update(fit_error=error, fit_time=0.0, score_time=0.0, n_test_samples=len(test))
+        return entry
+
+    def _refresh_failed(self) -> None:
+        """Add the rows of trials that failed after the last successful one."""
+        if self._grid_mode() or not self._failed or self._real is None:
+            return
+        params, out, more = self._real
+        results = self._format_results(params, self.n_splits_, out, more)
+        self.cv_results_ = results
+        if self.refit or not self.multimetric_:
+            metric = self.refit if self.multimetric_ else "score"
+            self.best_index_ = self._select_best_index(self.refit, metric, results)
+
+    def _run_oracle(self, evaluate_candidates: Any, cv: FixedSplits, callback_ctx: Any) -> None:
         _backend.keras_tuner()  # a clear error when Keras Tuner is missing
         from mmsk.tuning._tuner import FatalError, SearchTuner, is_chief, make_oracle
 
         seed = None
         if self.random_state is not None:
             seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+        assert self._space is not None
         oracle = make_oracle(self, self._space.hyperparameters(), seed)
         oracle.verbose = 1 if self.verbose >= 2 else 0
-        directory, project = self._where
-        tuner = SearchTuner(oracle, directory, project, self.overwrite, quiet=self.verbose < 2)
-        self._progress = TextProgress() if self.progress else None
+        temporary = self._where is None
+        directory, project = self._where or (tempfile.mkdtemp(prefix="mmsk-search-"), "oracle")
+        # The folder was checked (or is new): Keras Tuner resumes what is there.
+        tuner = SearchTuner(oracle, directory, project, False, quiet=self.verbose < 2)
         tuner.describe = self._describe
         tuner.on_begin = lambda record: self._notify("on_trial_begin", record)
         tuner.on_end = lambda record: self._notify("on_trial_end", record)
+        search_ctx = _subcontext(callback_ctx, self, None, True)
 
         def evaluate(trial: Any, record: TrialRecord) -> None:
-            self._evaluate(evaluate_candidates, tuner, trial, record)
+            self._evaluate(evaluate_candidates, cv, search_ctx, tuner, trial, record)
 
         self._notify("on_search_begin")
-        if not tuner.is_worker:
-            self._replay(tuner, evaluate)  # trials a killed run finished
         try:
+            if not tuner.is_worker:
+                self._replay(tuner, evaluate)  # trials a killed run finished
             tuner.search(evaluate)
         except FatalError:
             if self._fatal is not None:
@@ -316,18 +520,28 @@ class KerasTunerSearchCV(BaseSearchCV):
                 f"the search stopped: {self.max_consecutive_failed_trials} trials failed in "
                 f"a row (max_consecutive_failed_trials). Last error: {last}"
             ) from exc
+        finally:
+            if temporary:
+                shutil.rmtree(directory, ignore_errors=True)
         if is_chief() or tuner.is_worker:
             self._replay(tuner, evaluate)  # trials the other processes ran
+        if search_ctx is not None:
+            search_ctx.call_on_fit_task_end(estimator=self)
         self._notify("on_search_end")
-        # What sklearn fits next is the refit on all rows: not a fold of any trial.
-        self._context.refit, self._context.trial_dir = True, None
         if not self.trials_:
             raise SearchError(
                 "no trial finished: the oracle had no trials left to run and none were "
                 "recorded in " + os.path.join(directory, project)
             )
+        if not any(r.status == "COMPLETED" for r in self.trials_):
+            n_fits = len(self.trials_) * cv.get_n_splits()
+            raise ValueError(
+                f"All the {n_fits} fits failed. It is very likely that your model is "
+                f"misconfigured. Last error: {self.trials_[-1].error}"
+            )
 
     def _describe(self, trial: Any) -> TrialRecord:
+        assert self._space is not None
         params = self._space.params(trial.hyperparameters)
         values = trial.hyperparameters.values
         epochs = values.get(f"{TUNER_PREFIX}epochs")
@@ -336,35 +550,49 @@ class KerasTunerSearchCV(BaseSearchCV):
         return TrialRecord(trial.trial_id, params, "RUNNING", epochs=epochs)
 
     def _evaluate(
-        self, evaluate_candidates: Any, tuner: Any, trial: Any, record: TrialRecord
-    ) -> None:
+        self, evaluate_candidates: Any, cv: FixedSplits, search_ctx: Any, tuner: Any,
+        trial: Any, record: TrialRecord,
+    ) -> None:  # fmt: skip
         values = trial.hyperparameters.values
         ctx = self._context
-        ctx.trial_dir = trial_dir = tuner.get_trial_dir(trial.trial_id)
-        ctx.settings = settings_key(record.params)
+        if self._where is not None:
+            ctx.trial_dir = tuner.get_trial_dir(trial.trial_id)
         resume = values.get(f"{TUNER_PREFIX}trial_id")
-        ctx.resume_dir = tuner.get_trial_dir(resume) if resume else None
+        ctx.resume_dir = tuner.get_trial_dir(resume) if resume and self._where else None
+        ctx.resume_epochs = None
         if resume:
             parent = self._known.get(resume) or tuner.oracle.get_trial(resume)
-            ctx.resume_settings = settings_key(self._describe(parent).params)
+            ctx.resume_epochs = self._describe(parent).epochs
+        self._running, self._running_epochs = record.trial_id, record.epochs
+        trial_ctx = None
+        if search_ctx is not None:  # one task per trial, its folds below it
+            trial_ctx = search_ctx.subcontext(
+                task_name="trial", max_subtasks=cv.get_n_splits(), sequential_subtasks=False
+            ).call_on_fit_task_begin(estimator=self)
         try:
-            results = evaluate_candidates([record.params])
+            results = evaluate_candidates([record.params], cv=cv, callback_ctx=trial_ctx)
+        except ValueError as exc:
+            if not str(exc).strip().startswith("All the "):
+                raise self._stop(exc) from exc
+            # Every fold of this candidate failed: a failed trial, the search goes on.
+            warnings.warn(f"trial {record.trial_id} failed: {exc}", FitFailedWarning, 2)
+            record.status, record.error = "FAILED", _last_line(str(exc))
+            self._failed[record.trial_id] = str(exc)
+            self.trials_.append(record)
+            return
         except Exception as exc:
-            if ctx.raise_errors:
-                self._fatal = exc
-                from mmsk.tuning._tuner import FatalError
-
-                raise FatalError(str(exc)) from exc
-            raise
+            raise self._stop(exc) from exc
+        if trial_ctx is not None:
+            trial_ctx.call_on_fit_task_end(estimator=self)
         self.trials_.append(record)
-        index = len(results["params"]) - 1
-        score = float(results[f"mean_test_{self._metric_name}"][index])
-        if math.isnan(score):
-            record.status = "FAILED"
-            record.error = error_text(trial_dir, ctx.settings) or "the score is NaN"
-        else:
-            record.status, record.score = "COMPLETED", score
-            record.std = float(results[f"std_test_{self._metric_name}"][index])
+        self._finish(record, results, len(results["params"]) - 1)
+
+    def _stop(self, exc: Exception) -> Exception:
+        """An error outside a fit (or error_score='raise'): it ends the search."""
+        from mmsk.tuning._tuner import FatalError
+
+        self._fatal = exc
+        return FatalError(str(exc))
 
     def _replay(self, tuner: Any, evaluate: Any) -> None:
         """Read finished trials back from their saved fold models (no training)."""
@@ -385,13 +613,6 @@ class KerasTunerSearchCV(BaseSearchCV):
             if method is not None:
                 method(self, *args)
 
-    def _add_trial_columns(self) -> None:
-        self.cv_results_["trial_id"] = np.array([r.trial_id for r in self.trials_], dtype=object)
-        self.cv_results_["status"] = np.array([r.status for r in self.trials_], dtype=object)
-        self.cv_results_["error"] = np.array([r.error for r in self.trials_], dtype=object)
-        if self.tuner == "hyperband":
-            self.cv_results_["epochs"] = np.array([r.epochs for r in self.trials_], dtype=object)
-
     # ---- results -------------------------------------------------------------
     def results_frame(self) -> pd.DataFrame:
         """``cv_results_`` as a DataFrame, best first (failed trials last).
@@ -404,6 +625,9 @@ class KerasTunerSearchCV(BaseSearchCV):
         """
         check_is_fitted(self, "cv_results_")
         frame = pd.DataFrame(self.cv_results_)
+        if "status" not in frame:  # tuner="grid": one trial per row, in order
+            for column in ("trial_id", "status", "error"):
+                frame[column] = [getattr(r, column) for r in self.trials_]
         rank = f"rank_test_{self._metric_name}"
         first = ["trial_id", "status", rank, f"mean_test_{self._metric_name}",
                  f"std_test_{self._metric_name}"]  # fmt: skip

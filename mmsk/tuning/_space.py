@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from mmsk.exceptions import ParameterError
 
 TUNER_PREFIX = "tuner/"  # Keras Tuner's own values (Hyperband's epochs and rounds)
@@ -130,8 +132,8 @@ class Choice(_Declaration):
         return self.values[labels.index(label)] if label in labels else label
 
     def register(self, hp: Any, name: str) -> None:
-        labels = self.labels()
-        default = None if self.default is None else labels[self.values.index(self.default)]
+        labels = list(dict.fromkeys(self.labels()))  # a repeated value is tried once
+        default = None if self.default is None else self.labels()[self.values.index(self.default)]
         hp.Choice(name, labels, ordered=self.ordered, default=default)
 
 
@@ -283,13 +285,25 @@ def _enter_and_register(hp: Any, scopes: list, declared: _Declaration, name: str
         _enter_and_register(hp, scopes[1:], declared, name)
 
 
+def has_declarations(space: Any) -> bool:
+    """Whether ``space`` (a dict or a list of dicts) holds an mmsk or Keras Tuner
+    declaration, which only the oracles understand (not a ParameterGrid)."""
+    grids = space if isinstance(space, list) else [space]
+    return any(
+        isinstance(v, _Declaration) or _from_keras_tuner(v) is not None
+        for grid in grids
+        if isinstance(grid, dict)
+        for v in grid.values()
+    )
+
+
 def _declaration(name: str, value: Any) -> _Declaration:
     if isinstance(value, _Declaration):
         declared = value
     elif (converted := _from_keras_tuner(value)) is not None:
         declared = converted
-    elif isinstance(value, (list, tuple)):
-        declared = Choice(list(value))
+    elif isinstance(value, (list, tuple, range, np.ndarray)):
+        declared = Choice(value.tolist() if isinstance(value, np.ndarray) else list(value))
     elif isinstance(value, (set, dict)):
         raise ParameterError(
             f"search_space[{name!r}]: expected a list (Choice), Int, Float, Choice, "

@@ -1,8 +1,10 @@
 """The estimator a search fits per fold: it keeps each fold's model on disk.
 
-``KerasTunerSearchCV`` hands sklearn a ``_TrialFit`` wrapping the user's
-estimator.  It knows its fold from the training rows (sklearn slices the
-``ROWS`` fit parameter per fold), so it can
+With a ``directory``, ``KerasTunerSearchCV`` hands sklearn a ``_TrialFit``
+wrapping the user's estimator (without one, sklearn fits the user's estimator
+itself and nothing is written).  It names each fold by a fingerprint of its
+training data (rows and content, hashed with joblib) and the trial's
+settings, so it can
 
 * save the fitted fold model in the trial's folder (a resumed or distributed
   search reads finished trials back instead of training them again),
@@ -10,8 +12,9 @@ estimator.  It knows its fold from the training rows (sklearn slices the
   folder may be shared between machines),
 * continue a Hyperband trial from the fold model of the trial it extends
   (``warm_start``: only the extra epochs are trained),
-* record an error in the trial folder instead of raising, so a failed trial
-  shows in ``cv_results_`` with its message and the search goes on.
+* record a fit error in the trial folder (and raise it, so sklearn records
+  it with ``error_score`` exactly as ``GridSearchCV`` does); a resumed
+  search raises the recorded error again instead of training again.
 
 The folder is not trusted: a fold file that ``mmsk.load`` refuses (damaged,
 an untrusted type, not mmsk's format) or that holds another estimator is
@@ -35,10 +38,9 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
+from sklearn.utils.metaestimators import available_if
 
 from mmsk.exceptions import MmskError, PersistenceError
-
-ROWS = "mmsk_rows"  # fit parameter: the positions of the training rows
 
 
 class TrialFailedError(MmskError, RuntimeError):
@@ -50,19 +52,24 @@ class TrialContext:
     """Where the current trial keeps its fold models; shared by all clones."""
 
     trial_dir: str | None = None
-    settings: str = ""  # a hash of the trial's settings, part of each fold file's name
     resume_dir: str | None = None  # Hyperband: the trial this one continues
-    resume_settings: str = ""
+    resume_epochs: int | None = None  # ... and its epochs
     refit: bool = False
-    raise_errors: bool = False
 
     def __deepcopy__(self, memo: dict) -> TrialContext:
         return self  # sklearn's clone deep-copies parameters; all clones share one context
 
 
-def fold_key(rows: np.ndarray) -> str:
-    """A name for the fold trained on ``rows``."""
-    return hashlib.sha1(np.asarray(rows, dtype=np.int64).tobytes()).hexdigest()[:16]
+def fold_key(X: Any, y: Any, fit_params: dict[str, Any]) -> str:
+    """A name for the fold trained on this data: its rows and content.
+
+    New data of the same size gets another name, so it never reuses a fold
+    model trained on other data.  joblib hashes arrays and frames by their
+    bytes (cheap next to training).
+    """
+    import joblib
+
+    return str(joblib.hash((X, y, sorted(fit_params.items())), hash_name="sha1"))[:16]
 
 
 def _canonical(value: Any) -> Any:
@@ -108,12 +115,6 @@ def _read_error(path: Path) -> str | None:
         return None
 
 
-def error_text(trial_dir: str | os.PathLike, settings: str) -> str | None:
-    """The first recorded fold error of a trial, if any."""
-    errors = sorted(Path(trial_dir).glob(f"fold-*-{settings}.error"))
-    return _read_error(errors[0]) if errors else None
-
-
 def _dump(obj: Any, path: Path) -> None:
     """Keep a fold model with ``mmsk.save``, if ``mmsk.load`` will read it back.
 
@@ -139,6 +140,12 @@ def _settings(estimator: Any) -> Any:
     """What must match between a kept fold model and the estimator it stands for."""
     params = estimator.get_params(deep=True)
     return _canonical({k: v for k, v in params.items() if not k.endswith("checkpoint_dir")})
+
+
+def _settings_name(estimator: Any) -> str:
+    """The settings part of a fold file's name: all of the estimator's parameters."""
+    text = json.dumps(_settings(estimator), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
 def _load(path: Path, expected: Any, continued: bool = False) -> Any | None:
@@ -170,6 +177,15 @@ def _load(path: Path, expected: Any, continued: bool = False) -> Any | None:
     return estimator
 
 
+def _fitted(estimator: Any, X: Any, y: Any, fit_params: dict[str, Any]) -> Any:
+    """``estimator`` fitted (whatever its ``fit`` returns, as sklearn does)."""
+    if y is None:
+        estimator.fit(X, **fit_params)
+    else:
+        estimator.fit(X, y, **fit_params)
+    return estimator
+
+
 class _TrialFit(MetaEstimatorMixin, BaseEstimator):
     """Fit ``estimator`` for one fold of the current trial (see module docstring)."""
 
@@ -194,19 +210,18 @@ class _TrialFit(MetaEstimatorMixin, BaseEstimator):
         return self
 
     def fit(self, X: Any, y: Any = None, **fit_params: Any) -> _TrialFit:
-        rows = fit_params.pop(ROWS, None)
         ctx = self.context
-        self.error_ = None
-        if ctx.refit or rows is None or ctx.trial_dir is None:
-            self.estimator_ = clone(self.estimator).fit(X, y, **fit_params)
+        if ctx.refit or ctx.trial_dir is None:
+            self.estimator_ = _fitted(clone(self.estimator), X, y, fit_params)
             return self
-        key = fold_key(rows)
-        folder, name = Path(ctx.trial_dir), f"fold-{key}-{ctx.settings}"
+        key = fold_key(X, y, fit_params)
+        folder = Path(ctx.trial_dir)
+        name = f"fold-{key}-{_settings_name(self.estimator)}"
         model_path, error_path = folder / f"{name}.zip", folder / f"{name}.error"
-        if os.path.lexists(error_path):  # finished before: read back, do not train again
-            self.error_ = _read_error(error_path)
-            if self.error_ is not None:
-                return self
+        if os.path.lexists(error_path):  # failed before: the same error, no training
+            error = _read_error(error_path)
+            if error is not None:
+                raise TrialFailedError(error)
         if os.path.lexists(model_path):
             kept = _load(model_path, self.estimator)
             if kept is not None:
@@ -215,54 +230,66 @@ class _TrialFit(MetaEstimatorMixin, BaseEstimator):
         try:
             self.estimator_ = self._fit_fold(key, X, y, fit_params)
         except Exception as exc:
-            if ctx.raise_errors:
-                raise
-            self.error_ = f"{type(exc).__name__}: {exc}"
             folder.mkdir(parents=True, exist_ok=True)
-            error_path.write_text(self.error_)
-            return self
+            error_path.write_text(f"{type(exc).__name__}: {exc}")
+            raise
         folder.mkdir(parents=True, exist_ok=True)
         _dump(self.estimator_, model_path)
         return self
 
     def _fit_fold(self, key: str, X: Any, y: Any, fit_params: dict) -> Any:
         ctx = self.context
-        previous = Path(ctx.resume_dir or "") / f"fold-{key}-{ctx.resume_settings}.zip"
         estimator = None
-        if ctx.resume_dir and os.path.lexists(previous):
-            estimator = _load(previous, self.estimator, continued=True)
+        if ctx.resume_dir and ctx.resume_epochs is not None:
+            parent = clone(self.estimator)
+            final_estimator(parent).set_params(epochs=ctx.resume_epochs)
+            previous = Path(ctx.resume_dir) / f"fold-{key}-{_settings_name(parent)}.zip"
+            if os.path.lexists(previous):
+                estimator = _load(previous, self.estimator, continued=True)
         if estimator is not None:
             final = final_estimator(estimator)
             final.set_params(warm_start=True, epochs=final_estimator(self.estimator).epochs)
-            estimator.fit(X, y, **fit_params)
-            final.set_params(warm_start=False)
+            estimator = _fitted(estimator, X, y, fit_params)
+            final_estimator(estimator).set_params(warm_start=False)
             return estimator
-        return clone(self.estimator).fit(X, y, **fit_params)
+        return _fitted(clone(self.estimator), X, y, fit_params)
 
-    # ---- what scoring needs --------------------------------------------------
-    def _fitted(self) -> Any:
-        if self.error_ is not None:
-            raise TrialFailedError(self.error_)
-        return self.estimator_
+    # ---- what scoring needs: the fitted estimator's own methods ----------------
+    def _inner(self) -> Any:
+        return self.__dict__.get("estimator_", self.estimator)
 
+    @available_if(lambda self: hasattr(self._inner(), "predict"))
     def predict(self, X: Any) -> Any:
-        return self._fitted().predict(X)
+        return self.estimator_.predict(X)
 
+    @available_if(lambda self: hasattr(self._inner(), "predict_proba"))
     def predict_proba(self, X: Any) -> Any:
-        return self._fitted().predict_proba(X)
+        return self.estimator_.predict_proba(X)
 
+    @available_if(lambda self: hasattr(self._inner(), "decision_function"))
     def decision_function(self, X: Any) -> Any:
-        return self._fitted().decision_function(X)
+        return self.estimator_.decision_function(X)
 
+    @available_if(lambda self: hasattr(self._inner(), "transform"))
     def transform(self, X: Any) -> Any:
-        return self._fitted().transform(X)
+        return self.estimator_.transform(X)
 
+    @available_if(lambda self: hasattr(self._inner(), "score"))
     def score(self, X: Any, y: Any = None, **kwargs: Any) -> Any:
-        return self._fitted().score(X, y, **kwargs)
+        return self.estimator_.score(X, y, **kwargs)
 
-    @property
-    def classes_(self) -> Any:
-        return self._fitted().classes_
+    def __getattr__(self, name: str) -> Any:
+        # Fitted attributes (classes_, coef_...) read by scorers are the estimator's.
+        fitted = self.__dict__.get("estimator_")
+        if fitted is None or not name.endswith("_") or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(fitted, name)
 
     def __sklearn_tags__(self) -> Any:
         return self.estimator.__sklearn_tags__()
+
+    def get_metadata_routing(self) -> Any:
+        """The wrapped estimator's metadata requests (``sample_weight``...)."""
+        from sklearn.utils.metadata_routing import get_routing_for_object
+
+        return get_routing_for_object(self.estimator)

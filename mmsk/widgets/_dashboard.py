@@ -245,7 +245,11 @@ class TunerDashboard(SearchCallback):
             return
         limit = getattr(search, "max_trials", None)
         self.max_trials = limit if isinstance(limit, int) and limit > 0 else None
+        from mmsk.tuning._trial_fit import _TrialFit
+
         estimator = getattr(search, "estimator", None)
+        if isinstance(estimator, _TrialFit):  # fitting with a directory: the user's one
+            estimator = estimator.estimator
         self._title = type(search).__name__ + (
             f" of {type(estimator).__name__}" if estimator is not None else ""
         )
