@@ -25,6 +25,7 @@ def expected_failures(estimator):
     return {
         "check_sample_weight_equivalence_on_dense_data": SAMPLE_WEIGHT_REASON,
         "check_methods_subset_invariance": FLOAT32_REASON,
+        "check_methods_sample_order_invariance": FLOAT32_REASON,  # rows in another order
     }
 
 
