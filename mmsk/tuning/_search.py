@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 from sklearn.exceptions import FitFailedWarning
 from sklearn.model_selection import ParameterGrid
 from sklearn.model_selection._search import BaseSearchCV
@@ -23,7 +24,13 @@ from mmsk import _backend
 from mmsk.exceptions import MmskError, ParameterError
 from mmsk.tuning._callbacks import SearchCallback, TrialRecord
 from mmsk.tuning._progress import TextProgress
-from mmsk.tuning._space import TUNER_PREFIX, SearchSpace, has_declarations
+from mmsk.tuning._space import (
+    TUNER_PREFIX,
+    SearchSpace,
+    example,
+    has_declarations,
+    nested_ok,
+)
 from mmsk.tuning._trial_fit import TrialContext, _TrialFit, final_estimator, settings_key
 
 TUNERS = ("bayesian", "random", "hyperband", "grid")
@@ -240,7 +247,7 @@ class KerasTunerSearchCV(BaseSearchCV):
                 f"for tuner='grid'). Received: {type(self.search_space).__name__}"
             )
         space = SearchSpace(self.search_space)
-        space.check(set(self.estimator.get_params(deep=True)))
+        self._check_names(space)
         if self.tuner == "hyperband":
             self._budget = self._budget_param()
             if self._budget in space.names:
@@ -251,6 +258,26 @@ class KerasTunerSearchCV(BaseSearchCV):
             final = final_estimator(self.estimator)
             self._max_epochs = self.max_epochs or int(final.get_params()["epochs"])
         return space
+
+    def _check_names(self, space: SearchSpace) -> None:
+        """Raise ParameterError for names ``set_params`` would not take.
+
+        ``get_params`` does not list every name (a step the space swaps, an
+        estimator without deep parameters): those are tried with ``set_params``.
+        """
+        valid = set(self.estimator.get_params(deep=True))
+        try:
+            space.check(valid)
+        except ParameterError as error:
+            for name in space.names:
+                parts = name.split("__")
+                swapped = any("__".join(parts[:i]) in space.names for i in range(1, len(parts)))
+                if swapped or name in valid or nested_ok(name, valid):
+                    continue
+                try:
+                    clone(self.estimator).set_params(**{name: example(space.declarations[name])})
+                except Exception:
+                    raise error from None
 
     def _budget_param(self) -> str:
         """The ``set_params`` name of the epochs Hyperband sets per trial."""
@@ -305,6 +332,7 @@ class KerasTunerSearchCV(BaseSearchCV):
         self.trials_: list[TrialRecord] = []
         self._failed: dict[str, str] = {}  # trials whose every fit failed: their error
         self._real: tuple | None = None  # sklearn's own candidates and fold results
+        self._warned: set[str] = set()
         self._fatal: BaseException | None = None
         self._known: dict[str, Any] = {}  # finished trials by id, read back from the folder
         self._context = TrialContext()
@@ -408,7 +436,15 @@ class KerasTunerSearchCV(BaseSearchCV):
         if not self._grid_mode():
             self._real = (list(candidate_params), list(out), more_results)
             candidate_params, out = self._with_failed(candidate_params, n_splits, out)
-        results = super()._format_results(candidate_params, n_splits, out, more_results)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            results = super()._format_results(candidate_params, n_splits, out, more_results)
+        for warning in caught:  # sklearn warns once per call; a search is one call
+            kind = str(warning.message).split(":")[0]
+            if kind not in self._warned:
+                self._warned.add(kind)
+                warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                       warning.lineno)  # fmt: skip
         errors = [
             next((o["fit_error"] for o in out[i * n_splits : (i + 1) * n_splits]
                   if o.get("fit_error")), None)
@@ -503,26 +539,29 @@ class KerasTunerSearchCV(BaseSearchCV):
             self._evaluate(evaluate_candidates, cv, search_ctx, tuner, trial, record)
 
         self._notify("on_search_begin")
-        try:
-            if not tuner.is_worker:
-                self._replay(tuner, evaluate)  # trials a killed run finished
-            tuner.search(evaluate)
-        except FatalError:
-            if self._fatal is not None:
-                raise self._fatal from None
-            raise
-        except RuntimeError as exc:  # Keras Tuner's limit on failures in a row
-            if not str(exc).startswith("Number of consecutive failures"):
+        with warnings.catch_warnings():
+            # Keras Tuner's own deprecated calls (threading.currentThread) on every trial.
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module="keras_tuner")
+            try:
+                if not tuner.is_worker:
+                    self._replay(tuner, evaluate)  # trials a killed run finished
+                tuner.search(evaluate)
+            except FatalError:
+                if self._fatal is not None:
+                    raise self._fatal from None
                 raise
-            failed = [r for r in self.trials_ if r.status == "FAILED"]
-            last = failed[-1].error if failed else str(exc)
-            raise SearchError(
-                f"the search stopped: {self.max_consecutive_failed_trials} trials failed in "
-                f"a row (max_consecutive_failed_trials). Last error: {last}"
-            ) from exc
-        finally:
-            if temporary:
-                shutil.rmtree(directory, ignore_errors=True)
+            except RuntimeError as exc:  # Keras Tuner's limit on failures in a row
+                if not str(exc).startswith("Number of consecutive failures"):
+                    raise
+                failed = [r for r in self.trials_ if r.status == "FAILED"]
+                last = failed[-1].error if failed else str(exc)
+                raise SearchError(
+                    f"the search stopped: {self.max_consecutive_failed_trials} trials failed in "
+                    f"a row (max_consecutive_failed_trials). Last error: {last}"
+                ) from exc
+            finally:
+                if temporary:
+                    shutil.rmtree(directory, ignore_errors=True)
         if is_chief() or tuner.is_worker:
             self._replay(tuner, evaluate)  # trials the other processes ran
         if search_ctx is not None:

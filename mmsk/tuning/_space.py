@@ -234,7 +234,7 @@ class SearchSpace:
     def check(self, valid: set[str]) -> None:
         """Raise ParameterError for names that ``set_params`` would not accept."""
         for name in self.names:
-            if name not in valid and not _nested_ok(name, valid):
+            if name not in valid and not nested_ok(name, valid):
                 close = sorted(k for k in valid if "__" not in k)[:20]
                 raise ParameterError(
                     f"search_space key {name!r} is not a parameter of the estimator. "
@@ -340,7 +340,18 @@ def _ordered(declarations: dict[str, _Declaration]) -> list[str]:
     return done
 
 
-def _nested_ok(name: str, valid: set[str]) -> bool:
+def example(declared: _Declaration) -> Any:
+    """One value ``declared`` may take (to check its name with ``set_params``)."""
+    if isinstance(declared, Choice):
+        return declared.values[0]
+    if isinstance(declared, Fixed):
+        return declared.value
+    if isinstance(declared, (Int, Float)):
+        return declared.min_value
+    return False
+
+
+def nested_ok(name: str, valid: set[str]) -> bool:
     """``encoders__text__units`` and ``fusion__num_heads`` exist only once set."""
     return any(
         name.startswith(f"{key}__")
