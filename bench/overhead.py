@@ -98,7 +98,12 @@ def make_classifier(epochs: int, seed: int) -> Any:
     import mmsk
 
     return mmsk.MultimodalClassifier(
-        fusion="concat",
+        encoders={"text": "rnn"},  # the network of the hand model below (the
+        fusion="concat",  # defaults of issue 13 differ: bag, wide path, AdamW,
+        wide=False,  # early stopping on a held-out share)
+        optimizer="adam",
+        validation_split=0.0,
+        early_stopping=False,
         preprocessor=make_preprocessor(),
         epochs=epochs,
         batch_size=BATCH_SIZE,
