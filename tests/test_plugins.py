@@ -6,6 +6,7 @@ import sys
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import make_frame
 
@@ -272,3 +273,20 @@ def test_listing_reads_kinds_of_editable_and_reexported_plugins(tmp_path):
     assert kinds == ["txt"] and status == "available" and "unknown kinds ['txt']" in error
     assert any("'mmsk_badkinds' of mmsk_badkinds" in w and "txt" in w for w in result["warnings"])
     assert result["imported"] == []  # listing ran no plugin code
+
+
+def test_an_encoder_ignoring_its_prefix_is_a_clear_error_on_two_columns():
+    from mmsk.exceptions import ModelBuildError
+
+    class FixedTextName(Encoder):
+        kinds = ("text",)
+
+        def encode(self, x, spec, *, sequence, name):
+            h = keras.layers.Embedding(spec.vocabulary_size, 4, name="embed")(x)
+            return keras.layers.GlobalAveragePooling1D(name=f"{name}_pool")(h), None
+
+    words = np.array(["red bus", "blue car", "big dog", "small cat"])
+    X = pd.DataFrame({"title": words[np.arange(20) % 4], "tags": words[np.arange(20) % 3]})
+    clf = mmsk.MultimodalClassifier(encoders={"text": FixedTextName()}, epochs=1)
+    with pytest.raises(ModelBuildError, match=r"FixedTextName.*named with the `name`"):
+        clf.fit(X, np.arange(20) % 2)

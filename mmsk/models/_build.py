@@ -145,4 +145,13 @@ def build_model(
             [logits, *_wide_logits(inputs, specs, present, head.n_outputs)]
         )
     output = L.Activation(head.activation, name="prediction")(logits)
-    return keras.Model(inputs=inputs, outputs=output, name="mmsk_model")
+    try:
+        return keras.Model(inputs=inputs, outputs=output, name="mmsk_model")
+    except ValueError as exc:  # e.g. two layers of one name: an encoder ignored its prefix
+        used = {name: type(encoder).__name__ for name, encoder in encoders.items()}
+        raise ModelBuildError(
+            f"the Keras model could not be assembled from encoders {used} and fusion "
+            f"{type(fusion).__name__} ({exc}). Expected every layer an encoder adds to be "
+            "named with the `name` it is given as a prefix, so that two modalities can use "
+            "one encoder; mmsk.testing.check_encoder checks this rule"
+        ) from exc
