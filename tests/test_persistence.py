@@ -478,3 +478,14 @@ def test_settings_that_name_files_or_folders_are_not_restored(tmp_path):
     assert loaded.named_steps["words"].input == "content"
     assert loaded.named_steps["scale"].with_mean is False  # other settings come back
     assert not (tmp_path / "cache").exists()
+
+
+def test_per_class_feature_statistics_load(tmp_path):
+    """GaussianNB keeps var_ per class, (n_classes, n_features): not a damaged file."""
+    from sklearn.naive_bayes import GaussianNB
+
+    X = np.random.default_rng(0).normal(size=(30, 4))
+    y = np.arange(30) % 3
+    nb = GaussianNB().fit(X, y)
+    same = mmsk.load(mmsk.save(nb, tmp_path / "nb.zip"))
+    np.testing.assert_array_equal(same.predict_proba(X), nb.predict_proba(X))

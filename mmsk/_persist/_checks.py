@@ -16,7 +16,7 @@ from mmsk._batch import ModalitySpec
 from mmsk.exceptions import PersistenceError
 
 PRESENT = "mmsk_present"
-# sklearn attributes of shape (n_features_in_,)
+# sklearn attributes of shape (n_features_in_,), or (k, n_features_in_)
 PER_FEATURE = ("mean_", "scale_", "var_", "min_", "data_min_", "data_max_", "data_range_",
                "max_abs_", "statistics_", "feature_names_in_", "center_")  # fmt: skip
 
@@ -55,10 +55,13 @@ def _check_sklearn(state: dict[str, Any], fail: _Fail) -> None:
         return
     if type(n) is not int or n < 0:
         raise fail("n_features_in_", f"Expected a non-negative integer. Received: {n!r:.40}")
-    for attr in PER_FEATURE:
+    for attr in PER_FEATURE:  # (n,), or (k, n) as GaussianNB's var_ per class
         shape = _shape(state.get(attr))
-        if shape is not None and shape != (n,):
-            raise fail(attr, f"Expected shape ({n},) for n_features_in_={n}. Received: {shape}")
+        if shape is not None and (not shape or shape[-1] != n or len(shape) > 2):
+            raise fail(
+                attr, f"Expected shape ({n},) or (k, {n}) for n_features_in_={n}. "
+                f"Received: {shape}"
+            )  # fmt: skip
     for attr in (*PER_FEATURE, "coef_", "intercept_"):
         value = state.get(attr)
         if attr != "feature_names_in_" and isinstance(value, np.ndarray):
