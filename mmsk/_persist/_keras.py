@@ -26,7 +26,6 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-import zipfile
 from typing import Any
 
 from mmsk import _backend
@@ -34,6 +33,7 @@ from mmsk._persist._limits import (
     READ_ERRORS,
     Budget,
     check_zip,
+    open_zip,
     parse_json,
     read_zip_member,
 )
@@ -69,14 +69,7 @@ def objects(node: Any, path: str = "") -> Any:
 
 def read_keras(data: bytes, budget: Budget, where: str) -> tuple[dict[str, bytes], Any]:
     """The members of a ``.keras`` archive (checked) and its parsed configuration."""
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except READ_ERRORS as exc:
-        raise PersistenceError(
-            f"{where}: not a readable .keras model ({type(exc).__name__}: {exc}); the file is "
-            "damaged or truncated"
-        ) from exc
-    with archive:
+    with open_zip(data, where, ".keras model") as archive:
         infos = check_zip(archive, budget, lambda n: n in KERAS_MEMBERS, where)
         if "config.json" not in infos:
             raise PersistenceError(f"{where}: the .keras model has no config.json")

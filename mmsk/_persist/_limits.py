@@ -318,19 +318,23 @@ def parse_json(data: bytes, name: str, limits: Limits, label: str) -> Any:
 NPY_KINDS = "biufcUS"
 
 
+def open_zip(data: bytes, where: str, what: str) -> zipfile.ZipFile:
+    """A zip archive over ``data`` (a member of a save), or a PersistenceError naming it."""
+    try:
+        return zipfile.ZipFile(io.BytesIO(data))
+    except READ_ERRORS as exc:
+        raise PersistenceError(
+            f"{where} is not a readable {what} ({type(exc).__name__}: {exc}); the file is "
+            "damaged or truncated"
+        ) from exc
+
+
 def read_npz(data: bytes, budget: Budget, label: str) -> dict[str, np.ndarray]:
     """Arrays of an ``.npz``: headers checked before allocation, no pickle, no objects."""
     where = f"{label}: arrays.npz"
     arrays: dict[str, np.ndarray] = {}
     budget.used -= len(data)  # counted again below, as the arrays it holds
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except READ_ERRORS as exc:
-        raise PersistenceError(
-            f"{where} is not a readable npz archive ({type(exc).__name__}: {exc}); the file is "
-            "damaged or truncated"
-        ) from exc
-    with archive:
+    with open_zip(data, where, "npz archive") as archive:
         infos = check_zip(archive, budget, lambda n: n.endswith(".npy"), where)
         for name, info in infos.items():
             try:
