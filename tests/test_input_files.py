@@ -100,6 +100,15 @@ CHILD = textwrap.dedent(
     def alarm(signum, frame):
         raise TimeoutError(f"still running after {seconds} s")
 
+    def peak_mb():
+        # This process's own peak (VmHWM): ru_maxrss would carry the parent's peak,
+        # which fork passes on, e.g. a pytest-xdist worker's.
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
     signal.signal(signal.SIGALRM, alarm)
     image = ImagePreprocessor(size=4).fit([good_image])
     audio = AudioFeaturizer(features="waveform", sample_rate=100, duration=0.5).fit(
@@ -122,7 +131,7 @@ CHILD = textwrap.dedent(
                 signal.alarm(0)
             record = {"case": name, "kind": kind, "error": error, "message": message[:2000],
                       "seconds": time.perf_counter() - start,
-                      "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+                      "max_rss_mb": peak_mb()}
             print(json.dumps(record), flush=True)
     """
 )
