@@ -85,6 +85,9 @@ def _check_in_model(kinds: list[str], **params: Any) -> None:
     proba = _step(f"predicting with {what}", lambda: clf.predict_proba(X))
     if not np.isfinite(proba).all():
         raise PluginContractError(f"{what} predicts NaN or inf (rows with missing modalities?)")
+    # Unpickles only the bytes pickled on the line itself, from a model this check built in
+    # this process: no file or outside data is read.  It checks the pickle path that
+    # scikit-learn and joblib use (n_jobs, caching); mmsk.load never unpickles.
     restored = _step(
         f"save/load (pickle through .keras with safe_mode) of {what}; register custom Keras "
         "layers with keras.saving.register_keras_serializable and do not use Lambda layers",
