@@ -14,7 +14,7 @@ The hierarchy::
     │   ├── DecodeError                    a file or bytes cell cannot be decoded
     │   └── ColumnMismatchError            columns differ from those seen in fit
     ├── InputTypeError (TypeError)         a cell or X of the wrong type
-    ├── ParameterError (ValueError, TypeError)
+    ├── ParameterError (InvalidParameterError: ValueError, TypeError)
     │                                      a bad constructor / set_params argument
     ├── UnknownComponentError (ValueError) an encoder or fusion name not registered
     ├── ModelBuildError (ValueError)       the Keras model cannot be built or trained
@@ -25,6 +25,9 @@ The hierarchy::
     ├── PluginContractError (TypeError)    a component breaks the plugin contract
     └── BackendError (ImportError)         TensorFlow/Keras missing or unusable
 
+``ParameterError`` is also scikit-learn's ``InvalidParameterError``, so code
+that catches the latter (or ``ValueError``/``TypeError``) keeps working.  It is
+created on first use, so ``import mmsk`` does not import scikit-learn.
 ``mmsk.exceptions.NotFittedError`` is scikit-learn's, re-exported.
 
 Examples
@@ -39,7 +42,8 @@ InputError True
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "BackendError",
@@ -69,11 +73,6 @@ class InputError(MmskError, ValueError):
 
 class InputTypeError(MmskError, TypeError):
     """Input data has the wrong type: the message names the column, row and expected type."""
-
-
-class ParameterError(MmskError, ValueError, TypeError):
-    """A constructor argument is invalid (e.g. ``epochs=0``); a ValueError and a TypeError,
-    like scikit-learn's ``InvalidParameterError``."""
 
 
 class DecodeError(InputError):
@@ -124,7 +123,36 @@ class BackendError(MmskError, ImportError):
     """TensorFlow/Keras is missing or unusable."""
 
 
+_PARAMETER_ERROR_DOC = """A constructor or ``set_params`` argument is invalid (e.g. ``epochs=0``).
+
+    Also scikit-learn's ``InvalidParameterError`` (so a ``ValueError`` and a
+    ``TypeError``); the message names the parameter and the values it takes.
+    """
+
+if TYPE_CHECKING:
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    class ParameterError(MmskError, InvalidParameterError):
+        __doc__ = _PARAMETER_ERROR_DOC
+
+
+@functools.cache
+def _parameter_error() -> type:
+    """Define ParameterError on first use: its sklearn base would make `import mmsk` slow."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    cls = type(
+        "ParameterError",
+        (MmskError, InvalidParameterError),
+        {"__module__": __name__, "__doc__": _PARAMETER_ERROR_DOC},
+    )
+    globals()["ParameterError"] = cls  # later lookups (and pickle) find it directly
+    return cls
+
+
 def __getattr__(name: str) -> Any:
+    if name == "ParameterError":
+        return _parameter_error()
     # scikit-learn's NotFittedError, re-exported without importing sklearn at `import mmsk`.
     if name == "NotFittedError":
         from sklearn.exceptions import NotFittedError

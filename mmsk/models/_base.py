@@ -17,18 +17,18 @@ import pandas as pd
 from sklearn.base import TransformerMixin, clone
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from mmsk import _backend
 from mmsk._batch import ModalityBatch
+from mmsk._validation import ParamValidation
 from mmsk.components import Fusion
 from mmsk.exceptions import (
     ColumnMismatchError,
     InputError,
     MmskError,
     ModelBuildError,
-    ParameterError,
 )
 from mmsk.models._build import FUSED, Head, build_model
 from mmsk.models._checkpoint import CheckpointFolder, backup_callback
@@ -108,7 +108,7 @@ def _import_named_components(state: dict[str, Any]) -> None:
         load("fusion", state["fusion"])
 
 
-class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
+class BaseMultimodal(ParamValidation, TransformerMixin, NestedComponentsMixin):
     """Fit/predict machinery; subclasses define the target encoding and the loss."""
 
     _parameter_constraints: dict = {
@@ -191,12 +191,6 @@ class BaseMultimodal(TransformerMixin, NestedComponentsMixin):
         raise NotImplementedError
 
     # ---- validation --------------------------------------------------------
-    def _validate_params(self) -> None:
-        try:
-            super()._validate_params()
-        except InvalidParameterError as exc:
-            raise ParameterError(str(exc)) from exc
-
     def _to_batch(self, X: Any, *, fit: bool) -> ModalityBatch:
         """DataFrame / ModalityBatch / 2-D numeric array -> ModalityBatch."""
         if isinstance(X, ModalityBatch):

@@ -16,6 +16,7 @@ import pandas as pd
 from scipy import sparse
 
 from mmsk._batch import ModalityBatch
+from mmsk._validation import check_param_names
 from mmsk.exceptions import (
     ColumnMismatchError,
     InputError,
@@ -23,7 +24,6 @@ from mmsk.exceptions import (
     MmskError,
     ParameterError,
 )
-from mmsk.preprocessing._params import check_param_names
 
 
 def check_frame_columns(X: pd.DataFrame) -> None:

@@ -13,10 +13,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from mmsk._backend import tf
 from mmsk._batch import ModalitySpec
+from mmsk._validation import ParamsMixin
 from mmsk.exceptions import InputError, ParameterError
 from mmsk.preprocessing._audio_io import NAME, audio_column, decode_cell
 from mmsk.preprocessing._column import Column, check_not_empty, parallel_map
-from mmsk.preprocessing._params import ParamsMixin
 
 _CHUNK = 512  # rows decoded and featurized at a time, so memory stays bounded
 

@@ -16,11 +16,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from mmsk._batch import ModalitySpec
+from mmsk._validation import ParamsMixin
 from mmsk.exceptions import InputError
 from mmsk.preprocessing._column import Column, as_column, check_not_empty, parallel_map
 from mmsk.preprocessing._files import open_checked
 from mmsk.preprocessing._image_io import _RESAMPLE, CHANNELS, decode_image
-from mmsk.preprocessing._params import ParamsMixin
 
 _CHUNK = 512  # rows decoded at a time when learning statistics or normalising
 AUTO_MAX_SIDE = 64  # size=None: the longer side of the typical image, capped at this

@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from mmsk._batch import ModalityBatch, ModalitySpec, flat_feature_names
 from mmsk._infer import infer_modalities, is_missing
+from mmsk._validation import ParamsMixin, check_param_names
 from mmsk.exceptions import (
     ColumnMismatchError,
     InputError,
@@ -27,7 +28,6 @@ from mmsk.exceptions import (
 )
 from mmsk.preprocessing._audio import AudioFeaturizer
 from mmsk.preprocessing._image import ImagePreprocessor
-from mmsk.preprocessing._params import ParamsMixin, check_param_names
 from mmsk.preprocessing._text import TextVectorizer
 
 _KIND_ORDER = ("image", "text", "audio", "numeric", "categorical")

@@ -16,9 +16,9 @@ from sklearn.utils.validation import check_is_fitted
 from mmsk import _backend
 from mmsk._batch import ModalitySpec
 from mmsk._infer import is_missing
+from mmsk._validation import ParamsMixin
 from mmsk.exceptions import DecodeError, InputError, InputTypeError
 from mmsk.preprocessing._column import Column, as_column, check_not_empty
-from mmsk.preprocessing._params import ParamsMixin
 
 _CHUNK = 8192  # rows per call of the Keras layer
 _STANDARDIZE = ("lower_and_split_punctuation", "lower_and_strip_punctuation", "lower",

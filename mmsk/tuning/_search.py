@@ -17,10 +17,11 @@ from sklearn.exceptions import FitFailedWarning
 from sklearn.model_selection import ParameterGrid
 from sklearn.model_selection._search import BaseSearchCV
 from sklearn.utils import check_random_state, indexable
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_method_params, check_is_fitted
 
 from mmsk import _backend
+from mmsk._validation import ParamValidation
 from mmsk.exceptions import MmskError, ParameterError
 from mmsk.tuning._callbacks import SearchCallback, TrialRecord
 from mmsk.tuning._progress import TextProgress
@@ -68,7 +69,7 @@ def _last_line(error: str) -> str:
     return lines[-1] if lines else str(error)
 
 
-class KerasTunerSearchCV(BaseSearchCV):
+class KerasTunerSearchCV(ParamValidation, BaseSearchCV):
     """Cross-validated search whose candidates come from a Keras Tuner oracle.
 
     An sklearn search CV (``cv_results_``, ``best_params_``,
@@ -232,10 +233,7 @@ class KerasTunerSearchCV(BaseSearchCV):
         return self.tuner == "grid" and not has_declarations(self.search_space)
 
     def _check_setup(self) -> SearchSpace | None:
-        try:
-            self._validate_params()
-        except InvalidParameterError as exc:
-            raise ParameterError(str(exc)) from exc
+        self._validate_params()
         self._budget: str = ""
         if self._grid_mode():
             # sklearn's own checks and messages; set_params checks the names per candidate

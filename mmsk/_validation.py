@@ -1,4 +1,11 @@
-"""Parameter errors as :class:`~mmsk.exceptions.ParameterError`, with a hint for typos."""
+"""Parameter checks shared by every mmsk scikit-learn object, raising ParameterError.
+
+scikit-learn checks ``_parameter_constraints`` in ``_validate_params`` (which
+``@_fit_context`` calls at the start of ``fit``) and raises its own
+``InvalidParameterError``; :class:`ParamValidation` turns that into
+:class:`mmsk.exceptions.ParameterError` (which is also an
+``InvalidParameterError``), keeping scikit-learn's message.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +15,11 @@ from typing import Any
 
 from sklearn.utils._param_validation import InvalidParameterError
 
-from mmsk import exceptions
-from mmsk.exceptions import MmskError
-
-
-class ParameterError(exceptions.ParameterError, InvalidParameterError):
-    """:class:`mmsk.exceptions.ParameterError` that is also scikit-learn's
-    ``InvalidParameterError``, for code that catches the latter."""
+from mmsk.exceptions import MmskError, ParameterError
 
 
 def check_param_names(obj: Any, names: Iterable[str], extra: Iterable[str] = ()) -> None:
-    """Raise a :class:`ParameterError` for a ``set_params`` key ``obj`` does not have.
+    """Raise a :class:`~mmsk.exceptions.ParameterError` for a ``set_params`` key ``obj`` lacks.
 
     Only the part before the first ``__`` is checked; nested objects check their own.
 
@@ -43,19 +44,23 @@ def check_param_names(obj: Any, names: Iterable[str], extra: Iterable[str] = ())
             )
 
 
-class ParamsMixin:
-    """``_validate_params`` and ``set_params`` that raise :class:`ParameterError`.
+class ParamValidation:
+    """``_validate_params`` raising :class:`~mmsk.exceptions.ParameterError`.
 
-    scikit-learn raises its own ``InvalidParameterError``/``ValueError``; mmsk's
-    error is a ``ValueError`` and a ``TypeError`` as well, so callers' handlers
-    keep working.
+    Put it before ``BaseEstimator`` in the bases.
     """
 
     def _validate_params(self) -> None:
         try:
             super()._validate_params()  # type: ignore[misc]
+        except ParameterError:
+            raise
         except InvalidParameterError as exc:
             raise ParameterError(str(exc)) from exc
+
+
+class ParamsMixin(ParamValidation):
+    """:class:`ParamValidation`, and ``set_params`` that names an unknown key with a hint."""
 
     def set_params(self, **params: Any) -> Any:
         check_param_names(self, params)
