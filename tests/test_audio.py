@@ -78,7 +78,7 @@ def stdlib_only(monkeypatch):
 def test_shapes_dtypes_and_spec(tmp_path):
     cells = [write_wav(tmp_path / "a.wav", tone(440, SR), SR), tone(300, SR, 2.0)]
     for features, shape in [("log_mel", (98, 40)), ("mfcc", (98, 40)), ("waveform", (SR, 1))]:
-        f = AudioFeaturizer(features=features)
+        f = AudioFeaturizer(features=features, duration=1.0)
         out = f.fit_transform(cells)
         assert out.shape == (2, *shape) and out.dtype == np.float32
         assert f.spec_ == ModalitySpec("audio", shape, "float32")

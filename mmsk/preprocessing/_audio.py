@@ -15,10 +15,20 @@ from mmsk._backend import tf
 from mmsk._batch import ModalitySpec
 from mmsk._validation import ParamsMixin
 from mmsk.exceptions import InputError, ParameterError
-from mmsk.preprocessing._audio_io import NAME, audio_column, decode_cell
-from mmsk.preprocessing._column import Column, check_not_empty, parallel_map
+from mmsk.preprocessing._audio_io import NAME, audio_column, decode_bytes, decode_cell
+from mmsk.preprocessing._column import Column, check_not_empty, parallel_map, read_file
 
 _CHUNK = 512  # rows decoded and featurized at a time, so memory stays bounded
+MAX_AUTO_DURATION = 30.0  # seconds: the longest duration=None picks from the data
+
+
+def _seconds(cell: Any, sample_rate: int) -> float:
+    """A present cell's length in seconds (arrays are at ``sample_rate``), at most the cap."""
+    if isinstance(cell, (np.ndarray, list, tuple)):
+        return len(cell) / sample_rate
+    data = cell if isinstance(cell, (bytes, bytearray, memoryview)) else read_file(cell, "audio")
+    frames, rate = decode_bytes(bytes(data), (sample_rate, round(MAX_AUTO_DURATION * sample_rate)))
+    return min(frames.shape[0] / rate, MAX_AUTO_DURATION)
 
 
 class AudioFeaturizer(  # type: ignore[call-arg]
@@ -39,8 +49,11 @@ class AudioFeaturizer(  # type: ignore[call-arg]
     sample_rate : int, default=16000
         Rate in Hz every clip is resampled to; array cells are taken to be at
         this rate already.
-    duration : float, default=1.0
-        Seconds kept per clip.
+    duration : float or None, default=None
+        Seconds kept per clip (shorter clips are padded with silence, longer
+        ones cropped).  None takes it from the data in ``fit``: the 95th
+        percentile of the clips' lengths, at most 30 s (``duration_``), so
+        that short clips are not drowned in padding.
     features : {"log_mel", "mfcc", "waveform"}, default="log_mel"
         ``"log_mel"``: ``log(mel + 1e-6)`` of the STFT magnitude, shape
         ``(T, n_mels)``; ``"mfcc"``: the ``n_mels`` MFCCs of that, same shape;
@@ -62,6 +75,8 @@ class AudioFeaturizer(  # type: ignore[call-arg]
     ----------
     spec_ : ModalitySpec
         ``ModalitySpec("audio", (T, M), "float32")`` of one output row.
+    duration_ : float
+        Seconds kept per clip: ``duration``, or the one chosen from the data.
     n_samples_ : int
         Samples per clip after padding/cropping.
     n_frames_ : int
@@ -88,7 +103,7 @@ class AudioFeaturizer(  # type: ignore[call-arg]
     >>> from mmsk.preprocessing import AudioFeaturizer
     >>> t = np.arange(8000) / 8000
     >>> clips = [np.sin(2 * np.pi * 440 * t), None, np.zeros(4000)]
-    >>> featurizer = AudioFeaturizer(sample_rate=8000, n_mels=20)
+    >>> featurizer = AudioFeaturizer(sample_rate=8000, duration=1.0, n_mels=20)
     >>> out = featurizer.fit_transform(clips)
     >>> out.shape, out.dtype
     ((3, 98, 20), dtype('float32'))
@@ -100,7 +115,7 @@ class AudioFeaturizer(  # type: ignore[call-arg]
 
     _parameter_constraints: dict = {
         "sample_rate": [Interval(Integral, 1, None, closed="left")],
-        "duration": [Interval(Real, 0, None, closed="neither")],
+        "duration": [Interval(Real, 0, None, closed="neither"), None],
         "features": [StrOptions({"log_mel", "mfcc", "waveform"})],
         "n_mels": [Interval(Integral, 1, None, closed="left")],
         "frame_length": [Interval(Real, 0, None, closed="neither")],
@@ -114,7 +129,7 @@ class AudioFeaturizer(  # type: ignore[call-arg]
     def __init__(
         self,
         sample_rate: int = 16000,
-        duration: float = 1.0,
+        duration: float | None = None,
         features: str = "log_mel",
         n_mels: int = 40,
         frame_length: float = 0.025,
@@ -135,10 +150,12 @@ class AudioFeaturizer(  # type: ignore[call-arg]
         self.normalize = normalize
         self.n_jobs = n_jobs
 
-    def _geometry(self) -> tuple[int, int, int]:
+    def _geometry(self, duration: float | None = None) -> tuple[int, int, int]:
         """Check the settings together; return (n_samples, frame samples, hop samples)."""
         sr = self.sample_rate
-        n = max(1, round(self.duration * sr))
+        if duration is None:  # the fitted one, else (before fit, duration=None) one frame
+            duration = getattr(self, "duration_", self.duration) or self.frame_length
+        n = max(1, round(duration * sr))
         win, hop = round(self.frame_length * sr), round(self.frame_step * sr)
         if self.features == "waveform":
             return n, win, hop
@@ -151,7 +168,7 @@ class AudioFeaturizer(  # type: ignore[call-arg]
         if win > n:
             raise ParameterError(
                 "Expected duration >= frame_length. "
-                f"Received: duration={self.duration}, frame_length={self.frame_length}"
+                f"Received: duration={duration}, frame_length={self.frame_length}"
             )
         fmax = sr / 2 if self.fmax is None else self.fmax
         if not self.fmin < fmax <= sr / 2:
@@ -160,6 +177,15 @@ class AudioFeaturizer(  # type: ignore[call-arg]
                 f"Received: fmin={self.fmin}, fmax={self.fmax}"
             )
         return n, win, hop
+
+    def _auto_duration(self, column: Column) -> float:
+        """``duration=None``: the 95th percentile of the present clips' lengths (1 s if none)."""
+        rows = [i for i in range(len(column)) if column.present[i]]
+        sr = self.sample_rate
+        seconds = parallel_map(lambda c: _seconds(c, sr), column, rows, self.n_jobs)
+        if not seconds:
+            return 1.0
+        return float(max(np.percentile(seconds, 95), self.frame_length))
 
     def _featurize(self, waves: np.ndarray) -> np.ndarray:
         """(n, S) float32 waveforms -> (n, T, M) float32 features."""
@@ -202,7 +228,7 @@ class AudioFeaturizer(  # type: ignore[call-arg]
     def _chunks(self, column: Column) -> Any:
         """Yield (present row indices, features of those rows), _CHUNK rows at a time."""
         present = column.present
-        n = round(self.duration * self.sample_rate)
+        n = round(getattr(self, "duration_", self.duration) * self.sample_rate)
         for start in range(0, len(column), _CHUNK):
             rows = [i for i in range(start, min(start + _CHUNK, len(column))) if present[i]]
             if rows:
@@ -226,9 +252,12 @@ class AudioFeaturizer(  # type: ignore[call-arg]
         self : AudioFeaturizer
         """
         self._validate_params()
-        n, win, hop = self._geometry()
+        if self.duration is not None:
+            self._geometry(self.duration)  # wrong settings fail before any decoding
         column = audio_column(X)
         check_not_empty(column, NAME)
+        self.duration_ = self._auto_duration(column) if self.duration is None else self.duration
+        n, win, hop = self._geometry(self.duration_)
         if self.features == "waveform":
             shape: tuple[int, int] = (n, 1)
         else:
