@@ -26,7 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from mmsk._persist._codec import Decoder, Encoder, missing_plugin_hint, type_names
+from mmsk._persist._codec import (
+    Decoder,
+    Encoder,
+    function_names,
+    missing_plugin_hint,
+    type_names,
+)
 from mmsk._persist._keras import foreign_classes, load_keras, read_keras
 from mmsk._persist._limits import DEFAULT_LIMITS, Limits, parse_json, read_npz
 from mmsk._persist._store import ARRAYS, CONFIG, MODEL_FILE, Reader, open_save, write
@@ -199,7 +205,7 @@ def get_untrusted_types(
     with open_save(source, limits) as reader:
         try:
             config = _read_config(reader)
-            names = type_names(config["root"])
+            names = type_names(config["root"]) | function_names(config["root"])
             packages = plugin_packages()
             for member in _model_names(config):
                 where = f"{reader.label}: {member}"
@@ -291,7 +297,8 @@ def _load(reader: Reader, extra: frozenset[str]) -> Any:
     where = reader.label
     config = _read_config(reader)
     plugins = config.get("plugins") if isinstance(config.get("plugins"), list) else []
-    untrusted = sorted(n for n in type_names(config["root"]) if n not in extra
+    named = type_names(config["root"]) | function_names(config["root"])
+    untrusted = sorted(n for n in named if n not in extra
                        and not trusted_by_default(n))  # fmt: skip
     _refuse_untrusted(untrusted, plugins, where)
     for name in sorted(type_names(config["root"])):  # every class found before any is made

@@ -13,6 +13,7 @@ attributes), so the trusted class's own ``__setstate__`` gets data only.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import sys
@@ -29,6 +30,7 @@ from mmsk._persist._trust import (
     class_name,
     is_dtype_like,
     resolve,
+    resolve_function,
     resolve_ufunc,
     well_formed,
 )
@@ -116,7 +118,20 @@ class Encoder:
             return self.model(save_keras(value))
         if hasattr(value, "get_params") and hasattr(value, "__getstate__"):
             return self.estimator(value, where)
+        if inspect.isfunction(value):  # e.g. a model= build function: by name, never code
+            return self._function(value, where)
         raise self._fail(value, where)
+
+    def _function(self, value: Any, where: str) -> dict[str, Any]:
+        name = f"{value.__module__}:{value.__qualname__}"
+        module = sys.modules.get(value.__module__)
+        if not well_formed(name) or getattr(module, value.__qualname__, None) is not value:
+            raise PersistenceError(
+                f"{where}: cannot save the function {name!r}: it cannot be found again by "
+                "that name (a lambda, or defined inside a function); expected a function "
+                "defined at the top of a module"
+            )
+        return {"$": "function", "name": name}
 
     def _array(self, value: np.ndarray, where: str) -> dict[str, Any]:
         if value.dtype.kind == "O":
@@ -158,6 +173,20 @@ class Encoder:
                 for k, v in state.items()
             },
         }
+
+
+def function_names(node: Any) -> set[str]:
+    """Every function a configuration names (``model=`` build functions)."""
+    names, stack = set(), [node]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            if node.get("$") == "function" and isinstance(node.get("name"), str):
+                names.add(node["name"])
+            stack.extend(node.values())
+    return names
 
 
 def type_names(node: Any) -> set[str]:
@@ -252,6 +281,8 @@ class Decoder:
             return rs
         if kind == "ufunc":
             return resolve_ufunc(node["name"], f"{self.source}: {where}")
+        if kind == "function":
+            return resolve_function(node["name"], self.extra, f"{self.source}: {where}")
         if kind == "type":
             cls = resolve(node["class"], self.extra, f"{self.source}: {where}")
             return cls
@@ -319,7 +350,10 @@ class Decoder:
         if not isinstance(params_node, dict) or not isinstance(state_node, dict):
             raise TypeError("params and state must be JSON objects")
         allowed = set(cls._get_param_names())  # type: ignore[attr-defined]
-        unknown = sorted(set(params_node) - allowed)
+        routes = tuple(getattr(cls, "_routed_prefixes", ()))  # model__units, fit__shuffle, ...
+        unknown = sorted(
+            k for k in set(params_node) - allowed if not (routes and str(k).startswith(routes))
+        )
         if unknown:
             raise self._bad(
                 name, f"settings {unknown!r:.200} are not parameters of {cls.__name__}"

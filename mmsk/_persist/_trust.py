@@ -206,6 +206,31 @@ def resolve(name: Any, extra: frozenset[str], where: str) -> type:
     return obj
 
 
+def resolve_function(name: Any, extra: frozenset[str], where: str) -> Any:
+    """A function the file names by ``module:name`` (a ``model=`` build function), only
+    when the caller trusts that exact name: no function is trusted by default."""
+    if not isinstance(name, str) or not well_formed(name) or name not in extra:
+        raise UnsafeFileError(
+            f"{where}: the file names the function {name!r:.200}, which is not trusted; "
+            "mmsk.load refuses it. Review the file's names with mmsk.get_untrusted_types(path) "
+            "and pass the ones you trust as trusted=[...]"
+        )
+    module_name, qualname = name.split(":")
+    try:
+        obj = inspect.getattr_static(importlib.import_module(module_name), qualname)
+    except (ImportError, AttributeError) as exc:
+        raise PersistenceError(
+            f"{where}: function {name!r} cannot be found ({type(exc).__name__}: {exc})"
+        ) from exc
+    found = (getattr(obj, "__module__", None), getattr(obj, "__qualname__", None))
+    if not inspect.isfunction(obj) or found != (module_name, qualname):
+        raise UnsafeFileError(
+            f"{where}: {name!r} does not name a function defined under that exact name; "
+            "mmsk.load refuses it"
+        )
+    return obj
+
+
 def resolve_ufunc(name: Any, where: str) -> Any:
     """A numpy ufunc by name (``"log1p"``), the only functions a saved file may name."""
     obj = getattr(np, name, None) if isinstance(name, str) and name.isidentifier() else None
