@@ -65,6 +65,20 @@ def plot_points(figure) -> list[int]:
     return [len(line.get_xdata()) for ax in figure.axes for line in ax.lines]
 
 
+def png_width(data: bytes) -> int:
+    return Image.open(io.BytesIO(bytes(data))).size[0]
+
+
+class Handle:
+    """Records what a display handle is updated with (IPython's DisplayHandle API)."""
+
+    def __init__(self):
+        self.shown = []
+
+    def update(self, obj):
+        self.shown.append(obj)
+
+
 # ---- import ------------------------------------------------------------------
 def test_import_is_light_and_lazy():
     out = run_python(
@@ -96,14 +110,22 @@ def test_monitor_follows_a_fit_epoch_by_epoch():
     from mmsk.widgets import TrainingMonitor
 
     monitor = TrainingMonitor(mode="widget", min_interval=0.0)
+    assert monitor.plot_image.layout.display == "none"  # a placeholder, not a broken image
     seen = []
 
     class Spy(keras.callbacks.Callback):  # runs after the monitor: reads what it shows
         def on_train_batch_end(self, batch, logs=None):
             seen.append(("batch", monitor.epoch_bar.value, monitor.batch_bar.value))
 
+        def on_train_batch_begin(self, batch, logs=None):
+            if not monitor.epochs:  # no point yet: the placeholder shows
+                assert monitor.placeholder.layout.display == ""
+                assert monitor.plot_image.layout.display == "none"
+
         def on_epoch_end(self, epoch, logs=None):
             seen.append(("epoch", monitor.epoch_bar.value, len(monitor.history["loss"])))
+            assert monitor.plot_image.layout.display == ""
+            assert monitor.placeholder.layout.display == "none"
             assert plot_points(monitor.figure)[0] == epoch + 1
 
     X, y = make_frame(24, seed=1)
@@ -120,7 +142,14 @@ def test_monitor_follows_a_fit_epoch_by_epoch():
     assert monitor.history["loss"] == pytest.approx(clf.history_["loss"])
     assert plot_points(monitor.figure) == [3, 3]  # train and validation, 3 epochs each
     assert monitor.plot_image.value[:8] == PNG
+    # Drawn for the width it is shown at, at twice the resolution.
+    assert monitor.plot_image.layout.width == "640px"
+    assert png_width(monitor.plot_image.value) == 2 * 640
+    assert re.fullmatch(r"3/3 &middot; [\d.]+ batch/s &middot; ETA 0:00", monitor.batch_info.value)
+    assert re.fullmatch(r"3/3 &middot; \d+:\d\d", monitor.epoch_info.value)
     assert "done: 3/3 epochs" in monitor.status.value
+    static = monitor.to_static()._repr_mimebundle_()
+    assert "data:image/png;base64," in static["text/html"] and "done: 3/3" in static["text/html"]
     assert monitor.summary().startswith("3 epochs: loss")
 
 
@@ -156,7 +185,7 @@ def test_monitor_text_bar_redraws_on_a_terminal():
     monitor = TrainingMonitor(mode="text", stream=out, min_interval=0.0)
     drive(monitor)
     text = out.getvalue()
-    assert "\rEpoch 1/2 [" + "#" * 24 + "] 4/4 loss 0.2500" in text
+    assert re.search(r"\rEpoch 1/2 \[#{24}\] 4/4 [\d.]+ batch/s ETA 0:00 loss 0.2500", text)
     assert "Epoch 2/2 - 4 batches - loss 0.4000, accuracy 0.7000" in text
     assert monitor.figure is None  # no plot drawn in text mode
     assert (monitor.epoch_bar.value, monitor.batch_bar.value) == (2, 4)
@@ -165,15 +194,21 @@ def test_monitor_text_bar_redraws_on_a_terminal():
 def test_monitor_in_a_kernel_shows_itself_once(monkeypatch):
     from mmsk.widgets import TrainingMonitor, _monitor
 
-    shown = []
+    shown, handle = [], Handle()
     monkeypatch.setattr(_monitor, "in_kernel", lambda: True)
-    monkeypatch.setattr(_monitor, "show", shown.append)
+    monkeypatch.setattr(_monitor, "show", lambda widget: shown.append(widget) or handle)
     monkeypatch.setattr("mmsk.widgets._common.in_kernel", lambda: True)
     monitor = TrainingMonitor()
     assert monitor.active_mode == "widget"
     drive(monitor)
-    drive(monitor, epochs=3)  # a second fit reuses the display
+    # Training over: the live display is replaced by a static copy (HTML + PNG).
+    assert [type(o).__name__ for o in handle.shown] == ["Static"]
+    html = handle.shown[0]._repr_mimebundle_()["text/html"]
+    assert "data:image/png;base64," in html and "done: 2/2 epochs" in html
+    assert "var(--jp-" in html and "#e8f5e9" not in html
+    drive(monitor, epochs=3)  # a second fit reuses the display: live, then static again
     assert shown == [monitor.widget]
+    assert handle.shown[1] is monitor.widget and type(handle.shown[2]).__name__ == "Static"
     assert monitor.n_fits == 2 and monitor.epoch_bar.max == 3
     assert plot_points(monitor.figure) == [3, 3]  # loss and accuracy axes
     assert [ax.get_title() for ax in monitor.figure.axes] == ["loss", "accuracy"]
@@ -212,6 +247,9 @@ def test_dashboard_follows_trials():
     dash.on_search_begin(search)
     assert (dash.progress.value, dash.progress.max, dash.best) == (0, 3, None)
     assert "KerasTunerSearchCV" not in dash.title.value and "FakeSearch" in dash.title.value
+    # The user's estimator and the metric: a classifier's score is its accuracy.
+    assert "FakeSearch of MultimodalClassifier" in dash.title.value
+    assert dash.metric == "accuracy" and "metric: <b>accuracy</b>" in dash.title.value
 
     plan = [("0", {"learning_rate": 1e-3, "fusion": "concat"}, "COMPLETED", 0.70),
             ("1", {"learning_rate": 1e-2, "fusion": "attention"}, "COMPLETED", 0.85),
@@ -222,6 +260,11 @@ def test_dashboard_follows_trials():
         assert dash.trials[-1].status == "RUNNING"
         assert f"running: trial {tid}" in dash.summary.value
         assert dash.progress.value == i
+        # Folds and epochs of the running trial, where the search reports them.
+        dash.on_fold_begin(search, trial, 1, 2)
+        for epoch in range(3 + i):
+            dash.on_epoch_end(search, trial, epoch, 10, {"loss": 1.0})
+        assert "fold 2/2 &middot; epoch " + f"{3 + i}/10 &middot; 0:00" in dash.summary.value
         trial.status, trial.score, trial.duration = status, score, 1.5
         trial.std = None if score is None else 0.05
         trial.error = "ValueError: boom" if status == "FAILED" else None
@@ -231,20 +274,29 @@ def test_dashboard_follows_trials():
     dash.on_search_end(search)
 
     assert dash.best.trial_id == "1" and dash.best.score == 0.85
-    assert "best: <b>0.85</b>" in dash.summary.value and "1 failed" in dash.summary.value
+    assert "best accuracy: <b>0.85</b>" in dash.summary.value and "1 failed" in dash.summary.value
     assert dash.progress.bar_style == "success" and "finished" in dash.title.value
     table = dash.table.value
     for text in ("learning_rate", "fusion", "attention", "0.01", "0.85", "FAILED", "boom"):
         assert text in table
-    best_row = re.search(r"<tr style=[^>]*>(.*?)</tr>", table).group(1)
-    assert "attention" in best_row  # the best trial's row is highlighted
+    best_row = re.search(r'<tr class="mmsk-best">(.*?)</tr>', table).group(1)
+    assert "attention" in best_row  # the best trial's row is highlighted, by theme colours
+    assert "#e8f5e9" not in table and "style=" not in table
+    assert "<th>accuracy</th>" in table and "best accuracy: <b>0.85</b>" in dash.summary.value
     frame = dash.to_frame()
     assert frame["trial_id"].tolist() == ["0", "1", "2"]
     assert frame["status"].tolist() == ["COMPLETED", "COMPLETED", "FAILED"]
     assert frame["param_fusion"].tolist() == ["concat", "attention", "sum"]
-    points = dash.figure.axes[0].lines
-    assert list(points[0].get_ydata()) == [0.70, 0.85]  # score per completed trial
-    assert list(points[1].get_ydata()) == [0.70, 0.85]  # best so far
+    assert frame["epochs"].tolist() == [3, 4, 5]  # the most epochs a fold trained
+    ax = dash.figure.axes[0]
+    data_line, _, (bars,) = ax.containers[0]  # errorbar: points and their std
+    assert list(data_line.get_ydata()) == [0.70, 0.85]  # score per completed trial
+    assert [len(seg) for seg in bars.get_segments()] == [2, 2]
+    assert [seg[1][1] - seg[0][1] for seg in bars.get_segments()] == pytest.approx([0.1, 0.1])
+    assert list(ax.lines[-2].get_ydata()) == [0.70, 0.85]  # best so far
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["best so far", "failed trial", "trial (± std over folds)"]
+    assert ax.get_ylabel() == "mean CV accuracy"
     assert dash.plot_image.value[:8] == PNG
 
 
@@ -271,10 +323,20 @@ def test_dashboard_modes_copies_and_pickle(monkeypatch):
     assert TunerDashboard().active_mode == "quiet"  # outside Jupyter the search prints
     shown = []
     monkeypatch.setattr("mmsk.widgets._dashboard.in_kernel", lambda: True)
-    monkeypatch.setattr("mmsk.widgets._dashboard.show", shown.append)
+    handle = Handle()
+    monkeypatch.setattr("mmsk.widgets._dashboard.show", lambda w: shown.append(w) or handle)
     live = TunerDashboard()
     live.on_search_begin(FakeSearch())
     assert shown == [live.widget] and live.active_mode == "widget"
+    live.on_trial_begin(None, TrialRecord("0", {"learning_rate": 0.1}))
+    live.on_trial_end(None, TrialRecord("0", {"learning_rate": 0.1}, "COMPLETED", score=0.7))
+    live.on_search_end(None)  # the live display becomes its static copy
+    (static,) = handle.shown
+    bundle = static._repr_mimebundle_()
+    assert set(bundle) == {"text/html", "text/plain"}
+    assert '<table class="mmsk-trials">' in bundle["text/html"]
+    assert "data:image/png;base64," in bundle["text/html"]
+    assert "best accuracy 0.7" in bundle["text/plain"]
     assert copy.deepcopy(dash) is dash
     back = pickle.loads(pickle.dumps(dash))
     assert [t.trial_id for t in back.trials] == ["3"] and back.progress.value == 1
@@ -282,7 +344,7 @@ def test_dashboard_modes_copies_and_pickle(monkeypatch):
         TunerDashboard(mode="gui")
 
 
-def test_dashboard_on_a_real_search():
+def test_dashboard_on_a_real_search(tmp_path):
     tuning = pytest.importorskip("mmsk.tuning")
     if not hasattr(tuning, "KerasTunerSearchCV"):
         pytest.skip("mmsk.tuning.KerasTunerSearchCV is not there yet")
@@ -294,8 +356,11 @@ def test_dashboard_on_a_real_search():
     search = tuning.KerasTunerSearchCV(
         MultimodalClassifier(epochs=1, **SMALL), {"learning_rate": [1e-3, 1e-2]},
         tuner="random", max_trials=2, cv=2, random_state=0, progress=False, callbacks=[dash],
+        directory=tmp_path,  # fold models kept: the search fits through its own wrapper
     )  # fmt: skip
     search.fit(X, y)
+    title = dash.to_static()._repr_mimebundle_()["text/html"]
+    assert "KerasTunerSearchCV of MultimodalClassifier" in title and "_TrialFit" not in title
     assert len(dash.trials) == 2 and all(t.status == "COMPLETED" for t in dash.trials)
     assert (dash.progress.value, dash.progress.max) == (2, 2)
     frame = dash.to_frame().set_index("trial_id")
@@ -327,12 +392,14 @@ def test_playground_classifier(fitted_clf, tmp_path):
     assert play.columns == ["image", "caption", "size"]
     assert play.kinds == {"image": "image", "caption": "text", "size": "numeric"}
     assert set(play.bars) == set(clf.classes_.tolist())
-    # Nothing filled in: every modality missing, still a prediction.
+    # Nothing filled in: no prediction until the person gives an input.
+    assert play.proba is None and play.prediction is None and play.filled() == []
+    assert "Fill in an input" in play.message.value
+    assert shown_proba(play, clf).tolist() == [0.0] * len(clf.classes_)
     empty = play.row()
     assert empty.iloc[0]["image"] is None and empty.iloc[0]["caption"] is None
     assert np.isnan(empty.iloc[0]["size"])
-    assert np.allclose(shown_proba(play, clf), clf.predict_proba(empty)[0])
-    before = play.proba.copy()
+    before = clf.predict_proba(empty)[0]
 
     play.inputs["caption"].value = "a photo of the blue thing"
     play.inputs["size"].value = "2.0"
@@ -347,26 +414,34 @@ def test_playground_classifier(fitted_clf, tmp_path):
     assert play._percent[play.prediction].value == f"{expected.max():.1%}"
     assert play.bars[play.prediction].bar_style == "success"
     assert play.previews["image"].layout.display == "" and play.previews["image"].format == "png"
+    assert play.file_names["image"].value.startswith("upload.png (")
+    # The bars are sorted, most probable first.
+    order = [row.children[0].value for row in play.bar_box.children]
+    assert order == [str(c) for c in clf.classes_[np.argsort(-expected, kind="stable")]]
 
     path = tmp_path / "photo.png"
     path.write_bytes(png_bytes(X["image"].iloc[1]))
     play.set_input("image", path)  # a path is read like a browser upload
     assert play.inputs["image"].value[0]["name"] == "photo.png"
+    assert play.file_names["image"].value.startswith("photo.png (")
     os.mkfifo(tmp_path / "pipe.png")  # read with the checks of any input file: no hang
     with pytest.raises(InputError, match=r"column 'image': '.*pipe\.png' is a FIFO"):
         play.set_input("image", tmp_path / "pipe.png")
     assert play.inputs["image"].value[0]["name"] == "photo.png"
     assert np.allclose(shown_proba(play, clf), clf.predict_proba(play.row())[0])
 
-    play.inputs["size"].value = "big"  # not a number: a message, the last bars stay
+    play.inputs["size"].value = "big"  # not a number: a message, no stale prediction
     assert "not a number" in play.error and "not a number" in play.message.value
+    assert play.error.startswith("column 'size'") and play.proba is None
+    assert shown_proba(play, clf).sum() == 0.0 and play.result.value == ""
     play.inputs["size"].value = ""
     play.set_input("image", None)
     assert play.error is None and play.previews["image"].layout.display == "none"
     assert play.row().iloc[0]["image"] is None
     assert np.allclose(shown_proba(play, clf), clf.predict_proba(play.row())[0])
     play.set_input("image", b"not an image")
-    assert "image" in play.error
+    assert play.error.startswith("image (file 'upload.png'): ") and "row 0" not in play.error
+    assert play.proba is None
     with pytest.raises(InputError, match="unknown column"):
         play.set_input("photo", None)
 
@@ -414,14 +489,19 @@ def test_playground_pipeline_and_errors():
     with pytest.raises(NotFittedError):
         PredictionPlayground(MultimodalClassifier())
     html = estimator_html_repr(pipe)  # fitted: the encoders used, one per modality
-    shown = ["ModalityPreprocessor", "encoders", "numeric: numeric", "categorical: categorical"]
-    for text in [*shown, "MLPEncoder", "ConcatFusion"]:
+    for text in ["ModalityPreprocessor", "encoders", "MLPEncoder", "ConcatFusion"]:
         assert text in html
 
 
 # ---- HTML diagram -------------------------------------------------------------------
+def diagram_labels(html: str) -> list[str]:
+    return re.findall(r"<div>([^<]+)</div>", re.sub(r"<style>.*?</style>", "", html, flags=re.S))
+
+
 def param_rows(html: str) -> list[tuple[str, str]]:
-    return re.findall(r'<td class="param">(\w+)</td>\s*<td class="value">([^<]*)</td>', html)
+    # A parameter's name is a link to its documentation where the box has one.
+    cell = r'<td class="param">\s*(?:<a [^>]*>\s*)?(\w+)\s*(?:<span.*?</span>\s*</a>\s*)?</td>'
+    return re.findall(cell + r'\s*<td class="value">([^<]*)</td>', html, flags=re.S)
 
 
 def test_html_diagram_shows_component_settings():
@@ -439,7 +519,26 @@ def test_html_diagram_shows_component_settings():
     assert 'data-param-prefix="encoders__text__"' in html
     assert 'data-param-prefix="fusion__"' in html
     # Nothing to draw but the estimator: sklearn's usual single box.
-    plain = MultimodalClassifier(fusion="sum")._repr_html_()
-    assert "encoders</div>" not in plain and "MultimodalClassifier" in plain
+    plain = MultimodalClassifier()._repr_html_()
+    assert "encoders</div>" not in plain and "Fusion" not in plain
+    # A fusion given by name is drawn, with its settings and its documentation link.
+    named = MultimodalClassifier(fusion="attention")._repr_html_()
+    assert "AttentionFusion" in diagram_labels(named) and ("num_heads", "4") in param_rows(named)
+    assert (
+        'href="https://mmsk.readthedocs.io/en/latest/api/components/#mmsk.components.Atte' in named
+    )
     pipe = Pipeline([("clf", MultimodalClassifier(fusion=AttentionFusion(num_heads=4)))])
     assert ("num_heads", "4") in param_rows(estimator_html_repr(pipe))
+
+
+def test_html_diagram_after_fit_shows_every_modality(fitted_clf):
+    clf, _ = fitted_clf
+    html = estimator_html_repr(clf)
+    labels = diagram_labels(html)
+    # Every modality, by name and kind (and column), with its transformer and encoder.
+    start = labels.index("encoders")
+    assert labels[start + 1 : start + 4] == ["image: image", "ImagePreprocessor", "CNNEncoder"]
+    assert labels[start + 4 : start + 7] == ["caption: text", "TextVectorizer", "RNNEncoder"]
+    assert "numeric: numeric from size" in labels and labels[-1] == "ConcatFusion"
+    assert "icon_0" not in html and "image_0" not in html  # no pixel "features"
+    assert 'href="https://mmsk.readthedocs.io/en/latest/api/preprocessing/#mmsk.prep' in html

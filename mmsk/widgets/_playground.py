@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 from typing import Any
 
 import ipywidgets as w
@@ -15,10 +16,11 @@ from sklearn.utils.validation import check_is_fitted
 from mmsk.exceptions import InputError, InputTypeError, MmskError
 from mmsk.preprocessing import ModalityPreprocessor
 from mmsk.preprocessing._files import read_checked
-from mmsk.widgets._common import esc
+from mmsk.widgets._common import THEME_CSS, esc
 
 _ACCEPT = {"image": "image/*", "audio": "audio/*,.wav,.flac,.ogg"}
 _LABEL = w.Layout(width="180px")
+_HINT = '<span class="mmsk-muted">Fill in an input to see the prediction.</span>'
 
 
 def _find_preprocessor(estimator: Any) -> ModalityPreprocessor | None:
@@ -69,9 +71,11 @@ class PredictionPlayground:
     One input per column the estimator was fitted on: a file upload for
     image and audio columns (with a preview), a text box for text columns,
     a number box for numeric columns and a drop-down for categorical ones.
-    Every change predicts again: a classifier shows one probability bar per
-    class, a regressor the predicted value.  An input left empty is a
-    missing modality (None/NaN), which mmsk models accept.
+    Every change predicts again, once at least one input is filled in: a
+    classifier shows one probability bar per class, most probable first, a
+    regressor the predicted value.  An input left empty is a missing modality
+    (None/NaN), which mmsk models accept.  An input that cannot be read
+    clears the last prediction and says which field is wrong.
 
     Uploaded files go to the estimator as the file's bytes, which mmsk's
     preprocessing decodes exactly as it decodes files given by path (PIL for
@@ -104,7 +108,10 @@ class PredictionPlayground:
     prediction : object
         The predicted label, or the predicted value(s) of a regressor.
     error : str or None
-        Why the last prediction failed (a bad number, an undecodable file).
+        Why the last prediction failed (a bad number, an undecodable file),
+        naming the field.
+    file_names : dict of str to ipywidgets.Label
+        Image and audio columns: the name and size of the uploaded file.
     widget : ipywidgets.VBox
         The whole playground.
 
@@ -118,6 +125,8 @@ class PredictionPlayground:
     >>> y = ["pos", "neg", "pos", "neg"] * 8
     >>> clf = MultimodalClassifier(epochs=2, random_state=0).fit(X, y)
     >>> play = PredictionPlayground(clf)
+    >>> play.proba is None  # nothing predicted before an input is given
+    True
     >>> play.inputs["review"].value = "love it"
     >>> play.set_input("stars", 4.0)
     >>> row = play.row()
@@ -150,31 +159,31 @@ class PredictionPlayground:
         self.error: str | None = None
         self.inputs: dict[str, Any] = {}
         self.previews: dict[str, Any] = {}
+        self.file_names: dict[str, Any] = {}
         rows = [self._input_row(c) for c in self.columns]
-        self.message = w.HTML(value="")
+        self.message = w.HTML(value=_HINT)
         self.result = w.HTML(value="")
         self.bars: dict[Any, Any] = {}
         self._percent: dict[Any, Any] = {}
-        outputs: list[Any] = [self.result]
+        self._bar_rows: dict[Any, Any] = {}
         if self.classifier:
             for label in np.asarray(estimator.classes_).tolist():
                 self.bars[label] = w.FloatProgress(value=0.0, min=0.0, max=1.0,
                                                    layout=w.Layout(width="240px"))  # fmt: skip
                 self._percent[label] = w.Label(value="")
                 name = w.Label(value=str(label), layout=_LABEL)
-                outputs.append(w.HBox([name, self.bars[label], self._percent[label]]))
+                self._bar_rows[label] = w.HBox([name, self.bars[label], self._percent[label]])
+        self.bar_box = w.VBox(list(self._bar_rows.values()))
         title = w.HTML(
-            f"<b>{esc(type(estimator).__name__)}</b>: fill in any inputs; an empty one is a "
-            "missing modality"
+            f"{THEME_CSS}<b>{esc(type(estimator).__name__)}</b>: fill in any inputs; an empty "
+            "one is a missing modality"
         )
-        self.widget = w.VBox(
-            [title, *rows, w.HTML("<hr>"), self.message, *outputs],
-            layout=w.Layout(border="1px solid #ddd", padding="4px"),
-        )
+        self.widget = w.VBox([title, *rows, w.HTML("<hr>"), self.message, self.result,
+                              self.bar_box])  # fmt: skip
+        self.widget.add_class("mmsk-widget")
         self.widget.add_class("mmsk-prediction-playground")
         for widget in self.inputs.values():
             widget.observe(self._on_change, names="value")
-        self.update()
 
     # ---- inputs ------------------------------------------------------------
     def _input_row(self, column: str) -> Any:
@@ -193,7 +202,8 @@ class PredictionPlayground:
             )
             preview.layout.display = "none"
             self.previews[column] = preview
-            extra = [clear, preview]
+            self.file_names[column] = w.Label(value="")
+            extra = [self.file_names[column], clear, preview]
         elif kind == "categorical" and column in self._categories:
             options = [("(missing)", None), *((str(v), v) for v in self._categories[column])]
             widget = w.Dropdown(options=options, value=None)
@@ -288,16 +298,31 @@ class PredictionPlayground:
     def _on_change(self, change: Any) -> None:
         self.update()
 
+    def filled(self) -> list[str]:
+        """The columns with an input (the others are missing modalities)."""
+        out = []
+        for column in self.columns:
+            value = self.inputs[column].value
+            if value not in ((), "", None) and not (isinstance(value, str) and not value.strip()):
+                out.append(column)
+        return out
+
     def update(self) -> Any:
         """Predict from the current inputs and refresh the display.
+
+        Nothing is predicted while every input is empty.
 
         Returns
         -------
         ndarray or object or None
             The probabilities (classifier) or the predicted value(s), or None
-            when the inputs cannot be read (see :attr:`error`).
+            when no input is given or the inputs cannot be read (see :attr:`error`).
         """
         self._refresh_previews()
+        if not self.filled():
+            self.error = None
+            self._clear(_HINT)
+            return None
         try:
             row = self.row()
             X: Any = row.to_numpy(dtype=float) if self._as_array else row
@@ -307,8 +332,8 @@ class PredictionPlayground:
             else:
                 out = np.asarray(self.estimator.predict(X))[0]
         except (MmskError, ValueError, TypeError, OSError) as exc:
-            self.error = str(exc)
-            self.message.value = f'<span style="color:#c0392b">{esc(self.error)}</span>'
+            self.error = self._field_message(str(exc))
+            self._clear(f'<span class="mmsk-error">{esc(self.error)}</span>')
             return None
         self.error = None
         self.message.value = ""
@@ -321,6 +346,27 @@ class PredictionPlayground:
             shown = ", ".join(f"{v:.4g}" for v in values)
             self.result.value = f"predicted value: <b>{esc(shown)}</b>"
         return out
+
+    def _field_message(self, text: str) -> str:
+        """The error with the field named as the person sees it (no "row 0")."""
+        match = re.match(r"column '([^']*)'(?:, row 0)?: ", text)
+        text = re.sub(r",? row 0\b", "", text)
+        if match and match.group(1) in self.file_names:
+            column = match.group(1)
+            entries = self.inputs[column].value
+            name = entries[-1].get("name") if entries else None
+            if name:
+                text = f"{column} (file {name!r}): " + text[match.end() :].lstrip()
+        return text
+
+    def _clear(self, message: str) -> None:
+        """No prediction shown (an error or no input): bars empty, ``message`` shown."""
+        self.message.value = message
+        self.proba, self.prediction = None, None
+        self.result.value = ""
+        for label, bar in self.bars.items():
+            bar.value, bar.bar_style = 0.0, "info"
+            self._percent[label].value = ""
 
     def _show_proba(self, proba: np.ndarray) -> None:
         self.proba = proba
@@ -335,6 +381,8 @@ class PredictionPlayground:
             chosen = label in self.prediction if multilabel else label == self.prediction
             self.bars[label].bar_style = "success" if chosen else "info"
             self._percent[label].value = f"{p:.1%}"
+        order = sorted(range(len(labels)), key=lambda i: -float(proba[i]))  # stable on ties
+        self.bar_box.children = [self._bar_rows[labels[i]] for i in order]
         self.result.value = f"predicted: <b>{esc(self.prediction)}</b>"
 
     def _refresh_previews(self) -> None:
@@ -342,8 +390,13 @@ class PredictionPlayground:
             entries = self.inputs[column].value
             if not entries:
                 preview.layout.display = "none"
+                self.file_names[column].value = ""
                 continue
             entry = entries[-1]
+            size = int(entry.get("size") or len(entry["content"]))
+            self.file_names[
+                column
+            ].value = f"{entry.get('name') or 'upload'} ({size / 1024:.1f} kB)"
             subtype = str(entry.get("type") or "").partition("/")[2] or (
                 "png" if self.kinds[column] == "image" else "wav"
             )
