@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import inspect
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from mmsk import _backend
@@ -150,6 +153,7 @@ class RoutedParamsMixin:
     ``compile__*`` and ``fit__*`` settings (stored as attributes, as scikeras does)."""
 
     model: Any
+    _routed_prefixes = ROUTES  # mmsk.load accepts these parameters
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         params = super().get_params(deep=deep)  # type: ignore[misc]
@@ -261,12 +265,18 @@ def fit_settings(est: Any) -> dict[str, Any]:
 
 
 # ---- build -------------------------------------------------------------------
-def model_inputs(specs: dict[str, ModalitySpec]) -> dict[str, Any]:
-    """One ``keras.Input`` per modality (named like it) and the presence masks."""
-    keras = _backend.keras()
-    inputs = {n: keras.Input(shape=s.shape, dtype=s.dtype, name=n) for n, s in specs.items()}
-    inputs[PRESENT] = keras.Input(shape=(len(specs),), dtype="float32", name=PRESENT)
-    return inputs
+# A build function that takes ``hp`` gets the trial's (set by the tuner's hypermodel).
+HYPERPARAMETERS: ContextVar[Any] = ContextVar("mmsk_hyperparameters", default=None)
+
+
+@contextmanager
+def hyperparameters(hp: Any) -> Iterator[None]:
+    """Within this block, a build function that takes ``hp`` receives ``hp``."""
+    token = HYPERPARAMETERS.set(hp)
+    try:
+        yield
+    finally:
+        HYPERPARAMETERS.reset(token)
 
 
 def _hp(takes_hp: bool, hp: Any) -> dict[str, Any]:
@@ -402,14 +412,16 @@ def attach_head(inputs: dict[str, Any], out: Any, user: Any, n_outputs: int,
     return keras.Model(inputs=inputs, outputs=output, name="mmsk_own_model")
 
 
-def build_own(model: Any, specs: dict[str, ModalitySpec], n_outputs: int, activation: str,
-              kwargs: dict[str, Any], hp: Any = None) -> Any:  # fmt: skip
+def build_own(model: Any, inputs: dict[str, Any], specs: dict[str, ModalitySpec],
+              n_outputs: int, activation: str, kwargs: dict[str, Any]) -> Any:  # fmt: skip
     """The uncompiled Keras model of ``model=`` (call under mmsk's seeding and strategy).
 
     Parameters
     ----------
     model : callable or keras.Model
         The user's build function, or a model to clone.
+    inputs : dict of str to KerasTensor
+        One per modality and ``mmsk_present``, as mmsk's preprocessing feeds them.
     specs : dict of str to ModalitySpec
         The modalities, in input order.
     n_outputs : int
@@ -418,16 +430,13 @@ def build_own(model: Any, specs: dict[str, ModalitySpec], n_outputs: int, activa
         The task's activation of the prediction.
     kwargs : dict
         The ``model__*`` settings, without the prefix.
-    hp : keras_tuner.HyperParameters, optional
-        Given to a build function that takes ``hp``.
 
     Returns
     -------
     keras.Model
         Inputs: one per modality and ``mmsk_present``; output: the prediction.
     """
-    inputs = model_inputs(specs)
-    user = _user_model(model, inputs, specs, n_outputs, kwargs, hp)
+    user = _user_model(model, inputs, specs, n_outputs, kwargs, HYPERPARAMETERS.get())
     args = _match_inputs(user, inputs, specs)
     try:
         out = user(args)
