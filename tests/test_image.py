@@ -17,7 +17,6 @@ from conftest import png_header
 from PIL import Image
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
-from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import (
     check_do_not_raise_errors_in_init_or_set_params,
     check_estimator_cloneable,
@@ -32,7 +31,7 @@ from sklearn.utils.estimator_checks import (
 )
 
 from mmsk import ModalitySpec
-from mmsk.exceptions import DecodeError, InputError, InputTypeError
+from mmsk.exceptions import DecodeError, InputError, InputTypeError, ParameterError
 from mmsk.preprocessing import ImagePreprocessor
 from mmsk.preprocessing._column import Column, parallel_map
 
@@ -126,7 +125,8 @@ def test_whole_arrays_and_one_column_frames_are_accepted():
     )
     frame = pd.DataFrame({"photo": list(images)})
     prep = ImagePreprocessor(size=5).fit(frame)
-    assert prep.feature_name_ == "photo"
+    assert prep.feature_names_in_.tolist() == ["photo"] and prep.n_features_in_ == 1
+    assert prep.get_feature_names_out()[0] == "photo_0_0_0"
     np.testing.assert_allclose(prep.transform(frame), images / 255, atol=1e-6)
     with pytest.raises(InputError, match=r"one column.*\['a', 'b'\]"):
         ImagePreprocessor().fit(pd.DataFrame({"a": [images[0]], "b": [images[1]]}))
@@ -342,10 +342,10 @@ def test_not_fitted():
 def test_bad_parameters():
     img = [np.zeros((2, 2))]
     for params in ({"size": 0}, {"size": "big"}, {"color_mode": "cmyk"}, {"n_jobs": 0}):
-        with pytest.raises(InvalidParameterError):
+        with pytest.raises(ParameterError):
             ImagePreprocessor(**params).fit(img)
     for size in ((0, 3), (3.5, 3), (1, 2, 3)):
-        with pytest.raises(InputError, match=r"Received: size="):
+        with pytest.raises(ParameterError, match=r"Received: size="):
             ImagePreprocessor(size=size).fit(img)
 
 

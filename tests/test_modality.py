@@ -346,16 +346,39 @@ def small_fitted():
 
 def test_column_missing_at_transform(small_fitted):
     df, prep = small_fitted
-    with pytest.raises(ColumnMismatchError, match=r"missing \['b'\]"):
-        prep.transform(df.drop(columns="b"))
+    with pytest.raises(ColumnMismatchError, match=r"lacks the columns \['b'\] seen in fit"):
+        prep.transform(df.drop(columns="b").assign(z=1.0))
+    with pytest.raises(ColumnMismatchError, match=r"lacks the columns \['a', 'c'\]"):
+        prep.transform(df[["b"]])
 
 
-def test_extra_column_at_transform(small_fitted):
+def _same_batch(a, b):
+    assert list(a) == list(b) and a.specs == b.specs
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
+        np.testing.assert_array_equal(a.masks[name], b.masks[name])
+
+
+def test_columns_are_selected_by_name_as_column_transformer_does(small_fitted):
     df, prep = small_fitted
-    with pytest.raises(ColumnMismatchError, match=r"unexpected \['z'\]"):
-        prep.transform(df.assign(z=1.0))
-    with pytest.raises(ColumnMismatchError, match="another order"):
-        prep.transform(df[["c", "a", "b"]])
+    expected = prep.transform(df)
+    _same_batch(prep.transform(df[["c", "a", "b"]]), expected)  # another order
+    _same_batch(prep.transform(df.assign(z=1.0).iloc[:, ::-1]), expected)  # and an extra
+    explicit = ModalityPreprocessor([("n", StandardScaler(), ["a"])]).fit(df)
+    only = explicit.transform(df[["a"]])  # columns no transformer uses may be absent
+    np.testing.assert_array_equal(only["n"], explicit.transform(df)["n"])
+
+
+def test_arrays_keep_their_columns_by_position():
+    X = np.array([[1.0, 5.0], [2.0, 6.0], [3.0, 9.0]])
+    prep = ModalityPreprocessor().fit(X)
+    expected = ModalityPreprocessor().fit_transform(X)["numeric"]
+    np.testing.assert_array_equal(prep.transform(X)["numeric"], expected)
+    # fitted on an array, a DataFrame's columns are taken by position too (ColumnTransformer)
+    named = pd.DataFrame(X, columns=["p", "q"])
+    np.testing.assert_array_equal(prep.transform(named)["numeric"], expected)
+    with pytest.raises(ColumnMismatchError, match=r"X has 3 features, but .* expecting 2"):
+        prep.transform(np.hstack([X, X[:, :1]]))
 
 
 @pytest.mark.parametrize("rows", [0, None])
@@ -384,6 +407,16 @@ def test_transformer_naming_a_column_not_in_x(small_fitted):
     df, _ = small_fitted
     prep = ModalityPreprocessor([("nums", StandardScaler(), ["a", "zz"])])
     with pytest.raises(ColumnMismatchError, match=r"'nums' names columns \['zz'\]"):
+        prep.fit(df)
+
+
+@pytest.mark.parametrize("kind", ["image", "text", "audio", "numeric", "categorical"])
+def test_kind_templates_must_be_transformers(small_fitted, kind):
+    df, _ = small_fitted
+    prep = ModalityPreprocessor(**{kind: LogisticRegression()})  # fit, but no transform
+    with pytest.raises(
+        ParameterError, match=f"'{kind}' parameter .* implementing 'fit' and 'transform'"
+    ):
         prep.fit(df)
 
 

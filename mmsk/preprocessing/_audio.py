@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from numbers import Integral, Real
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from mmsk._backend import tf
 from mmsk._batch import ModalitySpec
-from mmsk._validation import ParamsMixin
 from mmsk.exceptions import InputError, ParameterError
 from mmsk.preprocessing._audio_io import NAME, audio_column, decode_bytes, decode_cell
 from mmsk.preprocessing._column import Column, check_not_empty, parallel_map, read_file
+from mmsk.preprocessing._single import OneColumnTransformer
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 _CHUNK = 512  # rows decoded and featurized at a time, so memory stays bounded
 MAX_AUTO_DURATION = 30.0  # seconds: the longest duration=None picks from the data
@@ -32,9 +35,7 @@ def _seconds(cell: Any, sample_rate: int) -> float:
 
 
 class AudioFeaturizer(  # type: ignore[call-arg]
-    ParamsMixin,
-    TransformerMixin,
-    BaseEstimator,
+    OneColumnTransformer,
     auto_wrap_output_keys=None,  # no set_output: a 3-D output cannot be a DataFrame
 ):
     """Turn a column of audio into fixed-size log-mel spectrograms, MFCCs or waveforms.
@@ -86,7 +87,7 @@ class AudioFeaturizer(  # type: ignore[call-arg]
     n_features_in_ : int
         1 for a column of cells; S for a 2-D ``(N, S)`` waveform array.
     feature_names_in_ : ndarray of str
-        The column name, when fitted on a one-column DataFrame.
+        The column's name, when ``fit`` got a one-column DataFrame or a named Series.
 
     Notes
     -----
@@ -150,31 +151,34 @@ class AudioFeaturizer(  # type: ignore[call-arg]
         self.normalize = normalize
         self.n_jobs = n_jobs
 
+    _unnamed = "audio"
+
     def _geometry(self, duration: float | None = None) -> tuple[int, int, int]:
         """Check the settings together; return (n_samples, frame samples, hop samples)."""
-        sr = self.sample_rate
+        sr, length, step = (
+            self._setting(k) for k in ("sample_rate", "frame_length", "frame_step")
+        )
         if duration is None:  # the fitted one, else (before fit, duration=None) one frame
-            duration = getattr(self, "duration_", self.duration) or self.frame_length
+            duration = getattr(self, "duration_", self._setting("duration")) or length
         n = max(1, round(duration * sr))
-        win, hop = round(self.frame_length * sr), round(self.frame_step * sr)
-        if self.features == "waveform":
+        win, hop = round(length * sr), round(step * sr)
+        if self._setting("features") == "waveform":
             return n, win, hop
         if win < 2 or hop < 1:
             raise ParameterError(
                 "Expected frame_length of at least 2 samples and frame_step of at least 1. "
-                f"Received: frame_length={self.frame_length}, frame_step={self.frame_step} "
-                f"at sample_rate={sr}"
+                f"Received: frame_length={length}, frame_step={step} at sample_rate={sr}"
             )
         if win > n:
             raise ParameterError(
                 "Expected duration >= frame_length. "
-                f"Received: duration={duration}, frame_length={self.frame_length}"
+                f"Received: duration={duration}, frame_length={length}"
             )
-        fmax = sr / 2 if self.fmax is None else self.fmax
-        if not self.fmin < fmax <= sr / 2:
+        fmin, fmax = self._setting("fmin"), self._setting("fmax")
+        if not fmin < (sr / 2 if fmax is None else fmax) <= sr / 2:
             raise ParameterError(
                 f"Expected 0 <= fmin < fmax <= sample_rate / 2 = {sr / 2}. "
-                f"Received: fmin={self.fmin}, fmax={self.fmax}"
+                f"Received: fmin={fmin}, fmax={fmax}"
             )
         return n, win, hop
 
@@ -189,7 +193,7 @@ class AudioFeaturizer(  # type: ignore[call-arg]
 
     def _featurize(self, waves: np.ndarray) -> np.ndarray:
         """(n, S) float32 waveforms -> (n, T, M) float32 features."""
-        if self.features == "waveform":
+        if self._setting("features") == "waveform":
             return waves[:, :, None]
         return np.asarray(self.features_graph(tf().constant(waves)).numpy(), np.float32)
 
@@ -207,37 +211,39 @@ class AudioFeaturizer(  # type: ignore[call-arg]
         TensorShape([2, 98, 20])
         """
         tf_ = tf()
-        if self.features == "waveform":
+        features = self._setting("features")
+        if features == "waveform":
             return waves[:, :, None]
         _, win, hop = self._geometry()
+        sr, fmax = self._setting("sample_rate"), self._setting("fmax")
         fft = 1 << (win - 1).bit_length()
         stft = tf_.signal.stft(waves, win, hop, fft_length=fft)
         mel_matrix = tf_.signal.linear_to_mel_weight_matrix(
-            self.n_mels,
+            self._setting("n_mels"),
             fft // 2 + 1,
-            self.sample_rate,
-            float(self.fmin),
-            float(self.sample_rate / 2 if self.fmax is None else self.fmax),
+            sr,
+            float(self._setting("fmin")),
+            float(sr / 2 if fmax is None else fmax),
         )
         mel = tf_.tensordot(tf_.abs(stft), mel_matrix, 1)
         out = tf_.math.log(mel + 1e-6)
-        if self.features == "mfcc":
+        if features == "mfcc":
             out = tf_.signal.mfccs_from_log_mel_spectrograms(out)
         return out
 
     def _chunks(self, column: Column) -> Any:
         """Yield (present row indices, features of those rows), _CHUNK rows at a time."""
         present = column.present
-        n = round(getattr(self, "duration_", self.duration) * self.sample_rate)
+        sr, jobs = self._setting("sample_rate"), self._setting("n_jobs")
+        n = round(getattr(self, "duration_", self._setting("duration")) * sr)
         for start in range(0, len(column), _CHUNK):
             rows = [i for i in range(start, min(start + _CHUNK, len(column))) if present[i]]
             if rows:
-                waves = parallel_map(
-                    lambda c: decode_cell(c, self.sample_rate, n), column, rows, self.n_jobs
-                )
+                waves = parallel_map(lambda c: decode_cell(c, sr, n), column, rows, jobs)
                 yield rows, self._featurize(np.stack(waves))
 
-    def fit(self, X: Any, y: Any = None) -> AudioFeaturizer:
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: Any, y: Any = None) -> Self:
         """Check the settings and learn the output shape and per-bin statistics.
 
         Parameters
@@ -251,11 +257,12 @@ class AudioFeaturizer(  # type: ignore[call-arg]
         -------
         self : AudioFeaturizer
         """
-        self._validate_params()
-        if self.duration is not None:
-            self._geometry(self.duration)  # wrong settings fail before any decoding
         column = audio_column(X)
         check_not_empty(column, NAME)
+        self._fit_column(X, column)
+        self.__dict__.pop("duration_", None)  # a refit chooses again
+        if self.duration is not None:
+            self._geometry(self.duration)  # wrong settings fail before any decoding
         self.duration_ = self._auto_duration(column) if self.duration is None else self.duration
         n, win, hop = self._geometry(self.duration_)
         if self.features == "waveform":
@@ -283,9 +290,8 @@ class AudioFeaturizer(  # type: ignore[call-arg]
             self.scale_ = np.where(std < 1e-12, 1.0, std).astype(np.float32)
         else:
             self.mean_, self.scale_ = None, None
-        self.n_features_in_ = X.shape[1] if isinstance(X, np.ndarray) and X.ndim == 2 else 1
-        if isinstance(X, pd.DataFrame):
-            self.feature_names_in_ = np.asarray([column.name], dtype=object)
+        if isinstance(X, np.ndarray) and X.ndim == 2:
+            self.n_features_in_ = X.shape[1]
         self.n_samples_ = n
         self.n_frames_ = shape[0]
         named = isinstance(X, (pd.Series, pd.DataFrame))  # else the name is a placeholder
@@ -321,21 +327,15 @@ class AudioFeaturizer(  # type: ignore[call-arg]
 
         ``m`` is the mel band (``_c`` for MFCC coefficients); waveform output
         names samples ``<column>_s{i}``.  The prefix is the fitted column's
-        name, ``input_features[0]`` if given, else ``"audio"``.
+        name (``"audio"`` if it had none); ``input_features``, if given, must
+        be that one column.
         """
-        check_is_fitted(self, "spec_")
-        if input_features is not None:
-            if len(input_features) != 1:
-                raise InputError(
-                    f"Expected one input feature name. Received: input_features={input_features}"
-                )
-            prefix = str(input_features[0])
-        else:
-            prefix = self.spec_.columns[0] if self.spec_.columns else "audio"
+        prefix = self._output_prefix(input_features)
         t, m = self.spec_.shape
-        if self.features == "waveform":
+        features = self._setting("features")
+        if features == "waveform":
             return np.asarray([f"{prefix}_s{i}" for i in range(t)], dtype=object)
-        bin_ = "c" if self.features == "mfcc" else "m"
+        bin_ = "c" if features == "mfcc" else "m"
         return np.asarray(
             [f"{prefix}_t{i}_{bin_}{j}" for i in range(t) for j in range(m)], dtype=object
         )

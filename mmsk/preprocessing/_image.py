@@ -7,20 +7,23 @@ import os
 import warnings
 from collections.abc import Iterator
 from numbers import Integral
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from mmsk._batch import ModalitySpec
-from mmsk._validation import ParamsMixin
-from mmsk.exceptions import InputError
+from mmsk.exceptions import InputError, ParameterError
 from mmsk.preprocessing._column import Column, as_column, check_not_empty, parallel_map
 from mmsk.preprocessing._files import open_checked
 from mmsk.preprocessing._image_io import _RESAMPLE, CHANNELS, decode_image
+from mmsk.preprocessing._single import OneColumnTransformer
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 _CHUNK = 512  # rows decoded at a time when learning statistics or normalising
 AUTO_MAX_SIDE = 64  # size=None: the longer side of the typical image, capped at this
@@ -35,9 +38,7 @@ def _image_column(X: Any) -> Column:
 
 
 class ImagePreprocessor(  # type: ignore[call-arg]
-    ParamsMixin,
-    TransformerMixin,
-    BaseEstimator,
+    OneColumnTransformer,
     auto_wrap_output_keys=None,  # no set_output: a 4-D output cannot be a DataFrame
 ):
     """Decode, resize and normalise images to a float32 array (N, H, W, C).
@@ -83,8 +84,10 @@ class ImagePreprocessor(  # type: ignore[call-arg]
         Per-channel statistics on the [0, 1] scale (``"standardize"`` only).
     spec_ : ModalitySpec
         ``ModalitySpec("image", (H, W, C), "float32")``.
-    feature_name_ : str
-        Name of the column seen in ``fit`` (``"X"`` if it had none).
+    n_features_in_ : int
+        Always 1.
+    feature_names_in_ : ndarray of str
+        The column's name, when ``fit`` got a one-column DataFrame or a named Series.
 
     Examples
     --------
@@ -121,27 +124,16 @@ class ImagePreprocessor(  # type: ignore[call-arg]
         self.crop_to_aspect_ratio = crop_to_aspect_ratio
         self.n_jobs = n_jobs
 
-    def _hw(self) -> tuple[int, int]:
-        if "size_" in self.__dict__:
-            return self.__dict__["size_"]
-        size: Any = self.size
-        size = (size, size) if isinstance(size, Integral) else tuple(size)
-        if len(size) != 2 or not all(isinstance(s, Integral) and int(s) > 0 for s in size):
-            raise InputError(
-                "Expected size to be a positive int or (height, width). "
-                f"Received: size={self.size!r}"
-            )
-        return int(size[0]), int(size[1])
-
     def _decode(self, column: Column) -> np.ndarray:
         """Unit-scale images for every row; missing rows stay zero."""
-        h, w = self._hw()
-        out = np.zeros((len(column), h, w, CHANNELS[self.color_mode]), np.float32)
+        h, w = self.size_
+        mode = self._setting("color_mode")
+        out = np.zeros((len(column), h, w, CHANNELS[mode]), np.float32)
         rows = np.flatnonzero(column.present)
+        how = self._setting("interpolation"), self._setting("crop_to_aspect_ratio")
 
         def one(cell: Any) -> np.ndarray:
-            return decode_image(cell, (h, w), self.color_mode, self.interpolation,
-                                self.crop_to_aspect_ratio)  # fmt: skip
+            return decode_image(cell, (h, w), mode, *how)
 
         # Threads pay off when decoding files or bytes (the GIL is released);
         # arrays already in memory are converted faster in this thread.
@@ -151,7 +143,7 @@ class ImagePreprocessor(  # type: ignore[call-arg]
             # would only repeat that.  Set here, in the calling thread, as
             # warning filters are process-wide.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            images = parallel_map(one, column, rows, 1 if in_memory else self.n_jobs)
+            images = parallel_map(one, column, rows, 1 if in_memory else self._setting("n_jobs"))
         for i, img in zip(rows, images, strict=True):
             out[i] = img
         return out
@@ -162,7 +154,7 @@ class ImagePreprocessor(  # type: ignore[call-arg]
             yield Column(column.cells[start:stop], column.name, column.index[start:stop])
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: Any = None) -> ImagePreprocessor:
+    def fit(self, X: Any, y: Any = None) -> Self:
         """Check the settings and learn per-channel statistics if asked.
 
         Parameters
@@ -175,13 +167,12 @@ class ImagePreprocessor(  # type: ignore[call-arg]
         -------
         self : ImagePreprocessor
         """
+        size = None if self.size is None else _check_size(self.size)
         column = _image_column(X)
         check_not_empty(column, "ImagePreprocessor")
-        self.__dict__.pop("size_", None)  # refit: choose again
-        size: tuple[int, int] = _auto_size(column) if self.size is None else self._hw()
-        self.size_: tuple[int, int] = size
-        h, w = size
-        self.feature_name_ = column.name
+        self._fit_column(X, column)
+        self.size_: tuple[int, int] = _auto_size(column) if size is None else size
+        h, w = self.size_
         self.spec_ = ModalitySpec("image", (h, w, CHANNELS[self.color_mode]), "float32")
         if self.normalization == "standardize":
             present = column.present
@@ -225,21 +216,39 @@ class ImagePreprocessor(  # type: ignore[call-arg]
     def _transform_column(self, column: Column) -> np.ndarray:
         if len(column) > _CHUNK:
             return np.concatenate([self._transform_column(p) for p in self._chunks(column)])
-        out = self._normalize(self._decode(column))
+        out = self.normalize(self._decode(column))
         out[~column.present] = 0.0
         return out.astype(np.float32, copy=False)
 
-    def _normalize(self, images: Any) -> Any:
-        """Map pixels in [0, 1] to the ``normalization`` chosen.
+    def normalize(self, images: Any) -> Any:
+        """Map decoded pixels in [0, 1] to the ``normalization`` fitted.
 
-        Plain arithmetic, so it serves NumPy arrays here and TensorFlow tensors
-        in the exported serving graph alike.
+        Plain arithmetic, so it serves NumPy arrays in :meth:`transform` and
+        TensorFlow tensors in the graph :func:`mmsk.export` writes alike.
+
+        Parameters
+        ----------
+        images : ndarray or tensor of shape (N, H, W, C)
+            Pixels scaled to [0, 1].
+
+        Returns
+        -------
+        ndarray or tensor of the same shape
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> prep = ImagePreprocessor(size=2, normalization="symmetric").fit(np.zeros((1, 2, 2)))
+        >>> prep.normalize(np.full((1, 2, 2, 3), 0.5)).max()
+        np.float64(0.0)
         """
-        if self.normalization == "symmetric":
+        check_is_fitted(self, "spec_")
+        how = self._setting("normalization")
+        if how == "symmetric":
             return images * 2.0 - 1.0
-        if self.normalization == "standardize":
+        if how == "standardize":
             return (images - self.mean_) / self.std_
-        if self.normalization == "none":
+        if how == "none":
             return images * 255.0
         return images
 
@@ -264,10 +273,13 @@ class ImagePreprocessor(  # type: ignore[call-arg]
             yield self._transform_column(part)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """One name per output value, in (H, W, C) order: ``<column>_<row>_<col>_<channel>``."""
-        check_is_fitted(self, "spec_")
+        """One name per output value, in (H, W, C) order: ``<column>_<row>_<col>_<channel>``.
+
+        ``<column>`` is the column seen in ``fit`` (``"X"`` if it had no name);
+        ``input_features``, if given, must be that one column.
+        """
+        name = self._output_prefix(input_features)
         h, w, c = self.spec_.shape
-        name = self.feature_name_
         return np.asarray(
             [f"{name}_{i}_{j}_{k}" for i in range(h) for j in range(w) for k in range(c)],
             dtype=object,
@@ -280,6 +292,16 @@ class ImagePreprocessor(  # type: ignore[call-arg]
         tags.input_tags.allow_nan = True  # missing cells are allowed and masked
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
+
+
+def _check_size(size: Any) -> tuple[int, int]:
+    """``size`` as (height, width); a ParameterError unless a positive int or a pair of them."""
+    hw = (size, size) if isinstance(size, Integral) else tuple(size)
+    if len(hw) != 2 or not all(isinstance(s, Integral) and int(s) > 0 for s in hw):
+        raise ParameterError(
+            f"Expected size to be a positive int or (height, width). Received: size={size!r}"
+        )
+    return int(hw[0]), int(hw[1])
 
 
 def _cell_size(cell: Any) -> tuple[int, int] | None:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import reprlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils._param_validation import HasMethods, InvalidParameterError
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_is_fitted
 
@@ -29,6 +29,9 @@ from mmsk.exceptions import (
 from mmsk.preprocessing._audio import AudioFeaturizer
 from mmsk.preprocessing._image import ImagePreprocessor
 from mmsk.preprocessing._text import TextVectorizer
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 _KIND_ORDER = ("image", "text", "audio", "numeric", "categorical")
 
@@ -221,7 +224,11 @@ class ModalityPreprocessor(  # type: ignore[call-arg]
     transformers_ : list of (name, fitted transformer, columns)
     specs_ : dict of str to ModalitySpec
     feature_names_in_ : ndarray of str
-        Columns seen in ``fit``; ``transform`` needs exactly these.
+        Columns seen in ``fit``.  Given a DataFrame, ``transform`` selects
+        the columns it uses by name, as ``ColumnTransformer`` does: their
+        order and any other columns do not matter, and a missing one is a
+        :class:`~mmsk.exceptions.ColumnMismatchError` naming it.  A 2-D array
+        must have the columns of ``fit``, in the same order.
 
     Examples
     --------
@@ -242,11 +249,7 @@ class ModalityPreprocessor(  # type: ignore[call-arg]
     _parameter_constraints: dict = {
         "transformers": [list, None],
         "modalities": [dict, None],
-        "image": "no_validation",
-        "text": "no_validation",
-        "audio": "no_validation",
-        "numeric": "no_validation",
-        "categorical": "no_validation",
+        **{kind: [HasMethods(["fit", "transform"]), None] for kind in _KIND_ORDER},
     }
 
     def __init__(
@@ -440,14 +443,16 @@ class ModalityPreprocessor(  # type: ignore[call-arg]
             )
         return out, spec
 
-    def fit(self, X: Any, y: Any = None) -> ModalityPreprocessor:
+    @_fit_context(prefer_skip_nested_validation=False)  # the transformers check their own
+    def fit(self, X: Any, y: Any = None) -> Self:
         """Fit one transformer per modality.  Returns self."""
         self.fit_transform(X, y)
         return self
 
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> ModalityBatch:
         """Fit every transformer and return the training data as a ModalityBatch."""
-        self._validate_params()
+        by_name = isinstance(X, pd.DataFrame)
         X = as_frame(X)
         X = X.set_axis([str(c) for c in X.columns], axis=1)
         _check_unique(list(X.columns))
@@ -455,6 +460,7 @@ class ModalityPreprocessor(  # type: ignore[call-arg]
             raise InputError(_empty_message(X.shape))
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
+        self._by_name = by_name  # transform selects a DataFrame's columns by name
         fitted, arrays, specs, masks = [], {}, {}, {}
         for name, transformer, cols, kind in self._plan(X):
             present = self._present(X, cols)
@@ -469,31 +475,19 @@ class ModalityPreprocessor(  # type: ignore[call-arg]
         return ModalityBatch(arrays, specs, masks)
 
     def transform(self, X: Any) -> ModalityBatch:
-        """Transform a DataFrame with the columns seen in ``fit``."""
+        """Transform a table with the columns seen in ``fit``.
+
+        A DataFrame's columns are selected by name (in any order, others
+        ignored); a 2-D array's by position.
+        """
         check_is_fitted(self, "transformers_")
+        by_name = isinstance(X, pd.DataFrame) and getattr(self, "_by_name", True)
         X = as_frame(X)
-        seen, given = list(self.feature_names_in_), [str(c) for c in X.columns]
-        _check_unique(given)
-        if seen != given:
-            missing = [c for c in seen if c not in given]
-            extra = [c for c in given if c not in seen]
-            count = (
-                f"X has {len(given)} features, but {type(self).__name__} is expecting "
-                f"{len(seen)} features as input. "
-                if len(given) != len(seen)
-                else ""
-            )
-            raise ColumnMismatchError(
-                f"{count}X has different columns from those seen in fit: "
-                + (f"missing {missing}" if missing else "")
-                + ("; " if missing and extra else "")
-                + (f"unexpected {extra}" if extra else "")
-                + ("" if missing or extra else f"same columns in another order {given}")
-                + f"; expected {seen}"
-            )
+        X = X.set_axis([str(c) for c in X.columns], axis=1)
+        _check_unique(list(X.columns))
+        X = self._select(X) if by_name else self._by_position(X)
         if len(X) == 0:
             raise InputError(_empty_message(X.shape))
-        X = X.set_axis(seen, axis=1)
         arrays, masks = {}, {}
         for name, transformer, cols in self.transformers_:
             kind = self.specs_[name].kind
@@ -502,6 +496,30 @@ class ModalityPreprocessor(  # type: ignore[call-arg]
             arrays[name], _ = self._output(name, transformer, out, kind, present)
             masks[name] = present
         return ModalityBatch(arrays, self.specs_, masks)
+
+    def _select(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The columns the fitted transformers use, by name; missing ones are an error."""
+        used = {c for _, _, cols in self.transformers_ for c in _cols(cols)}
+        needed = [c for c in self.feature_names_in_ if c in used]
+        missing = [c for c in needed if c not in X.columns]
+        if missing:
+            raise ColumnMismatchError(
+                f"X lacks the columns {missing} seen in fit. Expected a DataFrame with the "
+                f"columns {needed} (in any order; other columns are ignored). "
+                f"Received: {list(X.columns)}"
+            )
+        return X[needed]
+
+    def _by_position(self, X: pd.DataFrame) -> pd.DataFrame:
+        """An array's columns are those of fit, in order: the count must match."""
+        seen = list(self.feature_names_in_)
+        if X.shape[1] != len(seen):
+            raise ColumnMismatchError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{len(seen)} features as input. Expected the columns {seen}, in this order "
+                "(or a DataFrame, whose columns are selected by name)"
+            )
+        return X.set_axis(seen, axis=1)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Names of the columns of ``np.asarray(batch)`` (flattened modalities, then masks)."""

@@ -2,31 +2,37 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import reprlib
+import weakref
 from numbers import Integral
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from mmsk import _backend
 from mmsk._batch import ModalitySpec
 from mmsk._infer import is_missing
-from mmsk._validation import ParamsMixin
-from mmsk.exceptions import DecodeError, InputError, InputTypeError
+from mmsk.exceptions import DecodeError, InputError, InputTypeError, ParameterError
 from mmsk.preprocessing._column import Column, as_column, check_not_empty
+from mmsk.preprocessing._single import OneColumnTransformer
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 _CHUNK = 8192  # rows per call of the Keras layer
 _STANDARDIZE = ("lower_and_split_punctuation", "lower_and_strip_punctuation", "lower",
                 "strip_punctuation")  # fmt: skip
 _PLACEHOLDER = "\x00[mmsk-empty]"  # lets a layer with no learned token be built
+# vectorizer -> (its vocabulary_ when compiled, compiled layer): transform writes no state
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-class TextVectorizer(ParamsMixin, TransformerMixin, BaseEstimator):
+class TextVectorizer(OneColumnTransformer):
     """Turn a column of texts into padded int32 token ids, with a vocabulary learned in ``fit``.
 
     A scikit-learn wrapper around :class:`keras.layers.TextVectorization`.  Id 0
@@ -116,8 +122,10 @@ class TextVectorizer(ParamsMixin, TransformerMixin, BaseEstimator):
         self.ngrams = ngrams
         self.max_sequence_length = max_sequence_length
 
+    _unnamed = "text"
+
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: Any = None) -> TextVectorizer:
+    def fit(self, X: Any, y: Any = None) -> Self:
         """Learn the vocabulary and the sequence length from a column of texts.
 
         Parameters
@@ -135,20 +143,13 @@ class TextVectorizer(ParamsMixin, TransformerMixin, BaseEstimator):
         if isinstance(ngrams, tuple) and not (
             ngrams and all(isinstance(n, Integral) and n >= 1 for n in ngrams)
         ):
-            raise InputError(
+            raise ParameterError(
                 "Expected ngrams to be None, a positive int or a non-empty tuple of positive "
                 f"ints. Received: ngrams={ngrams!r}"
             )
-        ngrams = tuple(map(int, ngrams)) if isinstance(ngrams, tuple) else ngrams
-        ngrams = int(ngrams) if isinstance(ngrams, Integral) else ngrams
-        # settings are frozen at fit, so set_params without a refit cannot desync transform
-        self._settings = dict(standardize=self.standardize, split=self.split, ngrams=ngrams)
-        self._widths = tuple(range(1, ngrams + 1)) if isinstance(ngrams, int) else ngrams or (1,)
-        self._layer: Any = None
-        self._counter: Any = None
-
         column = as_column(X, "TextVectorizer")
         check_not_empty(column, "TextVectorizer")
+        self._fit_column(X, column)
         texts = [t for t, p in zip(_texts(column), column.present, strict=True) if p]
 
         tf = _backend.tf()
@@ -165,13 +166,10 @@ class TextVectorizer(ParamsMixin, TransformerMixin, BaseEstimator):
             self.sequence_length_ = 1
         else:  # 95th percentile of the token counts each text gives (n-grams included)
             cap = int(self.max_sequence_length)
-            words = self._count(self._clip(texts, cap + self._widths[0]))
-            counts = sum(np.maximum(words - n + 1, 0) for n in self._widths)
+            widths = self._widths()
+            words = self._count(self._clip(texts, cap + widths[0]))
+            counts = sum(np.maximum(words - n + 1, 0) for n in widths)
             self.sequence_length_ = min(cap, max(1, math.ceil(np.percentile(counts, 95))))
-
-        self.n_features_in_ = 1
-        if isinstance(X, pd.DataFrame) or (isinstance(X, pd.Series) and X.name is not None):
-            self.feature_names_in_ = np.asarray([column.name], dtype=object)
         self.spec_ = ModalitySpec(
             "text", (self.sequence_length_,), "int32", vocabulary_size=self.vocabulary_size_
         )
@@ -193,35 +191,48 @@ class TextVectorizer(ParamsMixin, TransformerMixin, BaseEstimator):
         column = as_column(X, "TextVectorizer")
         check_not_empty(column, "TextVectorizer")
         length = self.sequence_length_
-        texts = self._clip(_texts(column), length + self._widths[0])
+        texts = self._clip(_texts(column), length + self._widths()[0])
         tf = _backend.tf()
-        if getattr(self, "_layer", None) is None:
-            vocab = self.vocabulary_ if self.vocabulary_size_ > 2 else [_PLACEHOLDER]
-            layer = self._new_layer(vocabulary=vocab, output_sequence_length=length)
+        entry = _COMPILED.get(self)
+        if entry is None or entry[0] is not self.vocabulary_:  # first call, or refitted
             # Compiled once: eager string ops cost ~10 ms a call, the graph ~1 ms.
-            self._layer = tf.function(layer, input_signature=[tf.TensorSpec([None], tf.string)])
+            call = tf.function(
+                self.keras_layer(), input_signature=[tf.TensorSpec([None], tf.string)]
+            )
+            entry = _COMPILED[self] = (self.vocabulary_, call)
         out = np.zeros((len(texts), length), dtype=np.int32)
         for start in range(0, len(texts), _CHUNK):
             chunk = tf.constant(texts[start : start + _CHUNK], tf.string)
-            out[start : start + _CHUNK] = self._layer(chunk).numpy()
+            out[start : start + _CHUNK] = entry[1](chunk).numpy()
         if self.vocabulary_size_ <= 2:  # nothing learned: the placeholder's id is OOV too
             out[out >= self.vocabulary_size_] = 1
         return out
 
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Return ``["<col>_tok0", ..., "<col>_tok{L-1}"]`` (col is "text" when unnamed)."""
+    def keras_layer(self) -> Any:
+        """A new ``keras.layers.TextVectorization`` holding the fitted vocabulary and length.
+
+        What :meth:`transform` runs, usable in a Keras model or a
+        ``tf.function``; :func:`mmsk.export` builds its text input with it.
+        With nothing learned in ``fit`` (only padding and out-of-vocabulary
+        ids), it holds a placeholder token that :meth:`transform` maps to the
+        out-of-vocabulary id 1.
+
+        Examples
+        --------
+        >>> vec = TextVectorizer(sequence_length=3).fit(["a red bus", "a dog"])
+        >>> vec.keras_layer()(["a red cat"]).numpy().tolist()
+        [[2, 3, 1]]
+        """
         check_is_fitted(self)
-        fitted = getattr(self, "feature_names_in_", None)
-        if input_features is not None:
-            names = [str(f) for f in input_features]
-            if len(names) != 1 or (fitted is not None and names[0] != fitted[0]):
-                raise InputError(
-                    f"Expected input_features to be the one column seen in fit "
-                    f"({None if fitted is None else fitted[0]!r}). Received: {names}"
-                )
-            col = names[0]
-        else:
-            col = "text" if fitted is None else str(fitted[0])
+        vocab = self.vocabulary_ if self.vocabulary_size_ > 2 else [_PLACEHOLDER]
+        return self._new_layer(vocabulary=vocab, output_sequence_length=self.sequence_length_)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Return ``["<col>_tok0", ..., "<col>_tok{L-1}"]`` (col is "text" when unnamed).
+
+        ``input_features``, if given, must be the one column seen in ``fit``.
+        """
+        col = self._output_prefix(input_features)
         return np.asarray([f"{col}_tok{i}" for i in range(self.sequence_length_)], dtype=object)
 
     def __sklearn_tags__(self) -> Any:
@@ -233,32 +244,28 @@ class TextVectorizer(ParamsMixin, TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = []  # always int32
         return tags
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(super().__getstate__())  # a copy: never edit our own __dict__
-        state.pop("_layer", None)  # Keras layers are rebuilt from vocabulary_ on demand
-        state.pop("_counter", None)
-        return state
-
     # -- helpers -----------------------------------------------------------------
+    def _ngrams(self) -> int | tuple[int, ...] | None:
+        ngrams = self._setting("ngrams")
+        if isinstance(ngrams, tuple):
+            return tuple(map(int, ngrams))
+        return int(ngrams) if isinstance(ngrams, Integral) else None
+
+    def _widths(self) -> tuple[int, ...]:
+        """The n-gram lengths the layer makes."""
+        ngrams = self._ngrams()
+        return tuple(range(1, ngrams + 1)) if isinstance(ngrams, int) else ngrams or (1,)
+
     def _new_layer(self, **kwargs: Any) -> Any:
-        keras = _backend.keras()
-        settings = dict(self._settings)
-        if settings["standardize"] == "lower_and_split_punctuation":
-            # Characters: punctuation is dropped, as a space would be a token of its own.
-            split = settings["split"] == "whitespace"
-            standardize: Any = (
-                _lower_and_split_punctuation if split else "lower_and_strip_punctuation"
-            )
-            settings["standardize"] = standardize
-        return keras.layers.TextVectorization(**{**settings, "output_mode": "int", **kwargs})
+        return _layer(self._setting("standardize"), self._setting("split"), self._ngrams(),
+                      **kwargs)  # fmt: skip
 
     def _count(self, texts: list[str]) -> np.ndarray:
         """Number of unigram tokens in each text, as the layer splits them."""
-        if getattr(self, "_counter", None) is None:
-            self._counter = self._new_layer(ngrams=None, ragged=True, vocabulary=[_PLACEHOLDER])
+        counter = _counter(self._setting("standardize"), self._setting("split"))
         tf = _backend.tf()
         counts = [
-            self._counter(tf.constant(texts[s : s + _CHUNK], tf.string)).row_lengths().numpy()
+            counter(tf.constant(texts[s : s + _CHUNK], tf.string)).row_lengths().numpy()
             for s in range(0, len(texts), _CHUNK)
         ]
         return np.concatenate(counts) if counts else np.zeros(0, np.int64)
@@ -282,6 +289,27 @@ class TextVectorizer(ParamsMixin, TransformerMixin, BaseEstimator):
                     longer.append(i)
             pending, budget = longer, 4 * budget
         return out
+
+
+def _layer(standardize: str | None, split: str, ngrams: Any, **kwargs: Any) -> Any:
+    """A ``TextVectorization`` layer with these settings (``kwargs`` override)."""
+    keras = _backend.keras()
+    how: Any = standardize
+    if standardize == "lower_and_split_punctuation":
+        # Characters: punctuation is dropped, as a space would be a token of its own.
+        how = (
+            _lower_and_split_punctuation
+            if split == "whitespace"
+            else "lower_and_strip_punctuation"
+        )
+    settings = dict(standardize=how, split=split, ngrams=ngrams, output_mode="int")
+    return keras.layers.TextVectorization(**{**settings, **kwargs})
+
+
+@functools.lru_cache(maxsize=8)
+def _counter(standardize: str | None, split: str) -> Any:
+    """A layer splitting texts into unigrams as the vectorizer does, to count them."""
+    return _layer(standardize, split, None, ragged=True, vocabulary=[_PLACEHOLDER])
 
 
 def _lower_and_split_punctuation(texts: Any) -> Any:
