@@ -116,7 +116,7 @@ def _resize(tf: Any, img: Any, h: int, w: int, method: str, crop: bool) -> Any:
 
 def image(name: str, column: str, t: ImagePreprocessor) -> Modality:
     tf = _backend.tf()
-    h, w = t._hw()
+    h, w = t.size_
     c = CHANNELS[t.color_mode]
     method = t.interpolation
 
@@ -155,7 +155,7 @@ def image(name: str, column: str, t: ImagePreprocessor) -> Modality:
             data,
             fn_output_signature=tf.TensorSpec((h, w, c), tf.float32),
         )
-        images = t._normalize(images) * tf.cast(present, tf.float32)[:, None, None, None]
+        images = t.normalize(images) * tf.cast(present, tf.float32)[:, None, None, None]
         return images, tf.cast(present, tf.float32)
 
     notes = (
