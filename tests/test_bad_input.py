@@ -354,8 +354,18 @@ def test_validation_split_leaving_no_row_to_train_on(table):
 
 def test_columns_at_predict_differ_from_fit(fitted, table):
     X, _ = table
-    pattern = r"(?s)yet now missing:\n- price.*Expected the columns seen in fit: \['caption', 'pr"
+    pattern = (
+        r"(?s)X lacks the columns \['price'\] seen in fit.*"
+        r"Expected the columns seen in fit: \['caption', 'pr"
+    )
     _raises(ColumnMismatchError, pattern, fitted.predict, X.drop(columns="price"))
+
+
+def test_columns_at_predict_are_selected_by_name(fitted, table):
+    X, _ = table
+    expected = fitted.predict_proba(X)
+    moved = X[["size", "caption", "price"]].assign(note="ignored")  # reordered, one extra
+    np.testing.assert_array_equal(fitted.predict_proba(moved), expected)
 
 
 def test_unseen_categories_and_texts_at_predict_work(fitted, table):

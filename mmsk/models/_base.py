@@ -211,7 +211,8 @@ class BaseMultimodal(ParamValidation, TransformerMixin, NestedComponentsMixin):
         if not isinstance(X, pd.DataFrame):
             X = validate_data(self, X, reset=fit, dtype=np.float64)
             X = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
-        else:
+        elif fit or not hasattr(self, "feature_names_in_"):
+            # fitted on a DataFrame: the preprocessor selects its columns by name
             try:
                 validate_data(self, X, reset=fit, skip_check_array=True)
             except ValueError as exc:
