@@ -31,6 +31,7 @@ Usage::
     python bench/quality.py --label after --baselines-from bench/results/quality-before.json
     python bench/quality.py --label after --baselines-from ... --twin   # rerun the twin only
     python bench/quality.py --seeds 3                # seeds 0, 1, 2 (split and model)
+    python bench/quality.py --seeds 3 --no-twin      # the same without the Keras twin
     python bench/quality.py --params '{"epochs": 20}'   # extra mmsk settings to try
 
 ``--baselines-from`` reuses the baseline numbers (and the twin's, unless
@@ -234,6 +235,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--skip-baselines", action="store_true")
     parser.add_argument("--baselines-from", type=Path, default=None)
     parser.add_argument("--twin", action="store_true", help="fit the twin even when reusing")
+    parser.add_argument("--no-twin", action="store_true", help="never fit the twin")
     parser.add_argument("--params", default="{}", help="JSON of extra mmsk settings")
     args = parser.parse_args(argv)
 
@@ -277,7 +279,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 print(f"  baselines reused from {args.baselines_from}: {sorted(results)}")
             if fit_baselines:
                 results.update(run_baselines(task, log=lambda s: print(s, flush=True)))
-            if (fit_baselines or args.twin) and not args.skip_baselines:
+            if (fit_baselines or args.twin) and not (args.skip_baselines or args.no_twin):
                 results["twin"] = run_twin(task, seed)
                 print(f"  {name} twin     {_fmt(results['twin'])}", flush=True)
             results["mmsk"] = run_mmsk(task, seed, params)
