@@ -1,13 +1,15 @@
 """MultimodalClassifier / MultimodalRegressor on real (tiny) Keras models."""
 
 import pickle
+import warnings
 
 import joblib
+import keras
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import Pipeline
 
@@ -121,19 +123,29 @@ def test_encoder_objects_by_column_name(toy):
 
 def test_pipeline_and_grid_search(toy):
     X, y = toy
+    X = X[["caption", "size"]]  # two light modalities: nine fits stay quick
     pipe = Pipeline(
         [
-            ("prep", ModalityPreprocessor(image=ImagePreprocessor(size=8), text=TextVectorizer())),
-            ("clf", mmsk.MultimodalClassifier(epochs=8, learning_rate=0.01, random_state=0)),
+            ("prep", ModalityPreprocessor(text=TextVectorizer())),
+            ("clf", mmsk.MultimodalClassifier(epochs=4, learning_rate=0.02, random_state=0)),
         ]
     )
-    grid = GridSearchCV(
+    grid = GridSearchCV(  # two candidates, each setting a parameter of both steps
         pipe,
-        {"clf__fusion": ["concat", "attention"], "prep__text__max_tokens": [5, 50]},
+        [
+            {"clf__fusion": ["concat"], "prep__text__max_tokens": [5]},
+            {"clf__fusion": ["sum"], "prep__text__max_tokens": [50]},
+        ],
         cv=2,
     ).fit(X, y)
-    assert grid.cv_results_["mean_test_score"].shape == (4,)
-    assert grid.best_estimator_.named_steps["prep"].transformers_[1][1].max_tokens in (5, 50)
+    assert grid.cv_results_["mean_test_score"].shape == (2,)
+    assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
+    best = grid.best_estimator_
+    assert (
+        best.named_steps["prep"].transformers_[0][1].max_tokens
+        == grid.best_params_["prep__text__max_tokens"]
+    )
+    assert best.named_steps["clf"].fusion == grid.best_params_["clf__fusion"]
     assert grid.score(X, y) > 0.8
 
 
@@ -199,12 +211,25 @@ def test_binary_and_string_labels_and_sample_weight(toy):
     assert clf.score(X, yb) > 0.9
 
 
-def test_class_weight_balanced_changes_the_model(toy):
-    X, y = toy
-    yb = np.where(y == "red", "red", "other")
-    a = mmsk.MultimodalClassifier(**fast(epochs=2)).fit(X, yb)
-    b = mmsk.MultimodalClassifier(**fast(epochs=2, class_weight="balanced")).fit(X, yb)
-    assert not np.allclose(a.predict_proba(X), b.predict_proba(X))
+def _imbalanced(n, seed):
+    """Two noisy features; class 1 is a tenth of the rows."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.1).astype(int)
+    return (y[:, None] + rng.normal(size=(n, 2))).astype("float32"), y
+
+
+def test_class_weight_balanced_favours_the_minority_class():
+    X, y = _imbalanced(400, 0)
+    Xt, yt = _imbalanced(400, 1)
+    kw = dict(epochs=20, learning_rate=0.01, validation_split=0.0, wide=False, random_state=0)
+    plain = mmsk.MultimodalClassifier(**kw).fit(X, y)
+    balanced = mmsk.MultimodalClassifier(**kw, class_weight="balanced").fit(X, y)
+    recall = {}
+    for name, clf in (("plain", plain), ("balanced", balanced)):
+        recall[name] = np.mean(clf.predict(Xt)[yt == 1] == 1)
+    # the minority class gets more probability and is found far more often
+    assert balanced.predict_proba(Xt)[:, 1].mean() > plain.predict_proba(Xt)[:, 1].mean() + 0.1
+    assert recall["balanced"] > recall["plain"] + 0.2, recall
 
 
 def test_multilabel_targets(toy):
@@ -265,13 +290,26 @@ def test_modality_dropout_helps_when_a_modality_is_missing():
     assert scores[0.5] > scores[0.0] + 0.15, scores
 
 
-def test_validation_split_and_early_stopping(toy):
-    X, y = toy
+def test_validation_split_and_early_stopping():
+    # Random labels: the validation loss rises once the network memorises the training rows.
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(120, 8)), rng.integers(0, 2, 120)
+    snapshots = []
+
+    class Snapshot(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            snapshots.append([w.copy() for w in self.model.get_weights()])
+
     clf = mmsk.MultimodalClassifier(
-        **fast(epochs=50, validation_split=0.25, early_stopping=True, patience=2)
-    ).fit(X, y)
-    assert "val_loss" in clf.history_
-    assert clf.n_epochs_ <= 50
+        epochs=100, learning_rate=0.03, validation_split=0.25, patience=3, random_state=0
+    ).fit(X, y, callbacks=[Snapshot()])
+    val = clf.history_["val_loss"]
+    best = int(np.argmin(val))
+    assert clf.n_epochs_ == len(val) == len(snapshots) < 100  # stopped well before the cap
+    assert clf.n_epochs_ == best + 1 + 3  # patience epochs after the best one
+    for restored, kept in zip(clf.model_.get_weights(), snapshots[best], strict=True):
+        np.testing.assert_array_equal(restored, kept)  # the best epoch's weights are back
+    assert not np.array_equal(snapshots[-1][-1], snapshots[best][-1])
 
 
 def test_plain_numeric_array_input():
@@ -363,3 +401,60 @@ def test_bad_parameters(params, name, toy):
 def test_unknown_parameter_in_set_params():
     with pytest.raises(ValueError, match="Invalid parameter 'epoch'"):
         mmsk.MultimodalClassifier().set_params(epoch=3)
+
+
+# ---- score, feature names, the training core -----------------------------------------------
+
+
+def test_score_counts_labels_unseen_in_fit_as_wrong_with_a_warning(fitted, toy):
+    X, y = toy
+    y2 = y.astype(object)
+    y2[:5] = "purple"
+    pred = fitted.predict(X)
+    with pytest.warns(UserWarning, match=r"labels \['purple'\] not seen in fit"):
+        score = fitted.score(X, y2)
+    assert score == pytest.approx(np.mean(pred == y2))
+    assert score < fitted.score(X, y)
+
+
+def _rare_class(n=40, seed=0):
+    """Two classes and one row of a third: a fold's training rows may lack it."""
+    rng = np.random.default_rng(seed)
+    y = np.array(["a", "b"] * (n // 2), dtype=object)
+    y[-1] = "rare"
+    X = rng.normal(size=(n, 3)) + (y == "a")[:, None] * 2.0
+    return X, y
+
+
+def test_cross_validation_with_a_class_missing_from_a_training_fold():
+    X, y = _rare_class()
+    clf = mmsk.MultimodalClassifier(epochs=2, random_state=0)
+    with pytest.warns(UserWarning, match="not seen in fit"):
+        scores = cross_val_score(clf, X, y, cv=KFold(2), error_score="raise")
+    assert np.isfinite(scores).all() and scores.shape == (2,)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        grid = GridSearchCV(clf, {"head_units": [4, 8]}, cv=KFold(2), error_score="raise")
+        grid.fit(X, y)
+    assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
+
+
+def test_feature_names_out_and_pandas_output(fitted, toy):
+    X, y = toy
+    emb = fitted.transform(X)
+    names = fitted.get_feature_names_out()
+    assert names.tolist() == [f"multimodalclassifier{i}" for i in range(emb.shape[1])]
+    pandas_out = clone(fitted).set_params(epochs=1).set_output(transform="pandas")
+    frame = pandas_out.fit(X, y).transform(X)
+    assert isinstance(frame, pd.DataFrame)
+    assert frame.columns.tolist() == names.tolist() and frame.index.equals(X.index)
+    with pytest.raises(NotFittedError):
+        mmsk.MultimodalClassifier().get_feature_names_out()
+
+
+def test_fit_returns_self_and_refuses_bad_parameters_at_fit_start(toy):
+    X, y = toy
+    clf = mmsk.MultimodalClassifier(**fast(epochs=1))
+    assert clf.fit(X, y) is clf
+    with pytest.raises(ParameterError, match="'fusion' parameter"):
+        mmsk.MultimodalClassifier(fusion=3.5).fit(X, y)

@@ -266,23 +266,36 @@ def load_keras(
 ) -> Any:
     """Check, then load a ``.keras`` model from bytes with ``safe_mode=True``."""
     members, config = read_keras(data, budget, where)
-    keras = _backend.keras()
+    _backend.keras()
     import mmsk.layers  # noqa: F401  (registers mmsk's layers)
 
     check_config(config, where, extra)
     if "model.weights.h5" in members:
         check_weights(members["model.weights.h5"], where)
+    try:
+        return keras_from_bytes(data)
+    except Exception as exc:
+        raise PersistenceError(
+            f"{where}: Keras could not load the model with safe_mode=True "
+            f"({type(exc).__name__}: {str(exc)[:500]})"
+        ) from exc
+
+
+def keras_from_bytes(data: bytes) -> Any:
+    """Load ``.keras`` bytes with ``safe_mode=True`` and no further checks.
+
+    For bytes mmsk trusts already: :func:`load_keras` after its checks, and an
+    estimator's ``__setstate__`` (unpickling runs whatever a pickle says, so
+    checks there would promise nothing).  mmsk's layers are registered first.
+    """
+    keras = _backend.keras()
+    import mmsk.layers  # noqa: F401  (registers mmsk's layers)
+
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.keras")
         with open(path, "wb") as fh:
             fh.write(data)
-        try:
-            return keras.saving.load_model(path, safe_mode=True, compile=True)
-        except Exception as exc:
-            raise PersistenceError(
-                f"{where}: Keras could not load the model with safe_mode=True "
-                f"({type(exc).__name__}: {str(exc)[:500]})"
-            ) from exc
+        return keras.saving.load_model(path, safe_mode=True, compile=True)
 
 
 def save_keras(model: Any) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +50,7 @@ def _wide_features(x: Any, spec: ModalitySpec, name: str) -> Any:
     return x, None, None
 
 
-def _wide_logits(inputs: dict, specs: dict[str, ModalitySpec], present: Any,
+def _wide_logits(inputs: dict, specs: Mapping[str, ModalitySpec], present: Any,
                  n_outputs: int) -> list[Any]:  # fmt: skip
     """One linear model per modality on its raw input (zero where the modality is missing)."""
     keras = _backend.keras()
@@ -80,9 +81,26 @@ def _check_encoding(tensor: Any, sequence: bool, name: str, encoder: Encoder) ->
         )
 
 
+def model_inputs(specs: Mapping[str, ModalitySpec]) -> dict[str, Any]:
+    """The Keras inputs of a model for these modalities.
+
+    One input per modality, named like it, of the spec's shape and dtype, and
+    ``mmsk_present`` (N, K): 1 where a row has the modality, 0 where it is
+    missing.  ``ModalityBatch.to_inputs`` gives the arrays in this form.
+    """
+    keras = _backend.keras()
+    inputs = {
+        name: keras.Input(shape=spec.shape, dtype=spec.dtype, name=name)
+        for name, spec in specs.items()
+    }
+    inputs[PRESENT] = keras.Input(shape=(len(specs),), dtype="float32", name=PRESENT)
+    return inputs
+
+
 def build_model(
-    specs: dict[str, ModalitySpec],
-    encoders: dict[str, Encoder],
+    inputs: dict[str, Any],
+    specs: Mapping[str, ModalitySpec],
+    encoders: Mapping[str, Encoder],
     fusion: Fusion,
     head: Head,
     modality_dropout: float,
@@ -90,19 +108,13 @@ def build_model(
 ) -> Any:
     """Return the functional Keras model for these modalities.
 
-    Inputs are one array per modality (named like the modality) and
-    ``mmsk_present`` (N, K).  The output is the head's prediction; the layer
-    named ``fused`` holds the fused embedding.
+    ``inputs`` come from :func:`model_inputs`.  The output is the head's
+    prediction; the layer named ``fused`` holds the fused embedding.
     """
     keras = _backend.keras()
     from mmsk.layers import ModalityDropout
 
     L = keras.layers
-    inputs = {
-        name: keras.Input(shape=spec.shape, dtype=spec.dtype, name=name)
-        for name, spec in specs.items()
-    }
-    inputs[PRESENT] = keras.Input(shape=(len(specs),), dtype="float32", name=PRESENT)
     present = inputs[PRESENT]
     if modality_dropout > 0 and len(specs) > 1:
         present = ModalityDropout(modality_dropout, seed=seed, name="modality_dropout")(present)

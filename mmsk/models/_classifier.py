@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -15,10 +16,12 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from mmsk.exceptions import InputError
 from mmsk.models._base import BaseMultimodal
-from mmsk.models._checks import CheckedInputMixin
+from mmsk.models._checks import check_score_weight, check_target
+from mmsk.models._predict import forward
+from mmsk.models._training import Target
 
 
-class MultimodalClassifier(ClassifierMixin, CheckedInputMixin, BaseMultimodal):
+class MultimodalClassifier(ClassifierMixin, BaseMultimodal):
     """A multimodal neural-network classifier (Keras 3) with the scikit-learn API.
 
     ``fit`` takes a raw DataFrame (one column per input: image paths or
@@ -173,7 +176,7 @@ class MultimodalClassifier(ClassifierMixin, CheckedInputMixin, BaseMultimodal):
         )  # fmt: skip
         self.class_weight = class_weight
 
-    def _encode_target(self, y: Any) -> tuple[np.ndarray, int, str, str]:
+    def _encode_target(self, y: Any) -> tuple[np.ndarray, Target]:
         try:
             check_classification_targets(y)
             target = type_of_target(y)
@@ -183,7 +186,7 @@ class MultimodalClassifier(ClassifierMixin, CheckedInputMixin, BaseMultimodal):
             y = np.asarray(y)
             self.target_type_ = "multilabel"
             self.classes_ = np.arange(y.shape[1])
-            return y.astype("float32"), y.shape[1], "sigmoid", "binary_crossentropy"
+            return y.astype("float32"), Target(y.shape[1], "sigmoid", "binary_crossentropy")
         y = _labels_1d(y)
         try:
             self._label_encoder = LabelEncoder().fit(y)
@@ -200,28 +203,16 @@ class MultimodalClassifier(ClassifierMixin, CheckedInputMixin, BaseMultimodal):
         codes = self._label_encoder.transform(y)
         if len(self.classes_) == 2:
             self.target_type_ = "binary"
-            return codes.astype("float32"), 1, "sigmoid", "binary_crossentropy"
+            return codes.astype("float32"), Target(1, "sigmoid", "binary_crossentropy")
         self.target_type_ = "multiclass"
         n = len(self.classes_)
-        return codes.astype("int32"), n, "softmax", "sparse_categorical_crossentropy"
+        return codes.astype("int32"), Target(n, "softmax", "sparse_categorical_crossentropy")
 
     def _encode_known_target(self, y: Any) -> np.ndarray:
         if self.target_type_ == "multilabel":
-            y = np.asarray(y)
-            if y.ndim != 2 or y.shape[1] != len(self.classes_):
-                raise InputError(
-                    f"y has shape {y.shape}; expected a label indicator matrix with "
-                    f"{len(self.classes_)} columns as seen in fit"
-                )
-            return y.astype("float32")
+            return self._check_indicator(y).astype("float32")
         y = _labels_1d(y)
-        try:
-            unseen = np.setdiff1d(np.unique(y), self.classes_)
-        except TypeError as exc:
-            raise InputError(
-                f"y: labels cannot be compared with those seen in fit ({exc}); expected labels "
-                f"among {self.classes_.tolist()}"
-            ) from exc
+        unseen = self._unseen_labels(y)
         if len(unseen):
             raise InputError(
                 f"y has labels {unseen[:10].tolist()} not seen in fit; expected labels "
@@ -229,6 +220,25 @@ class MultimodalClassifier(ClassifierMixin, CheckedInputMixin, BaseMultimodal):
             )
         codes = self._label_encoder.transform(y)
         return codes.astype("float32" if self.target_type_ == "binary" else "int32")
+
+    def _check_indicator(self, y: Any) -> np.ndarray:
+        y = np.asarray(y)
+        if y.ndim != 2 or y.shape[1] != len(self.classes_):
+            raise InputError(
+                f"y has shape {y.shape}; expected a label indicator matrix with "
+                f"{len(self.classes_)} columns as seen in fit"
+            )
+        return y
+
+    def _unseen_labels(self, y: np.ndarray) -> np.ndarray:
+        """Labels of ``y`` not among ``classes_`` (an InputError if they cannot be compared)."""
+        try:
+            return np.setdiff1d(np.unique(y), self.classes_)
+        except TypeError as exc:
+            raise InputError(
+                f"y: labels cannot be compared with those seen in fit ({exc}); expected labels "
+                f"among {self.classes_.tolist()}"
+            ) from exc
 
     def _class_sample_weight(self, y: np.ndarray, sample_weight: Any) -> Any:
         if self.class_weight is None:
@@ -238,13 +248,10 @@ class MultimodalClassifier(ClassifierMixin, CheckedInputMixin, BaseMultimodal):
         weights = compute_sample_weight(self.class_weight, column_or_1d(y)).astype("float32")
         return weights if sample_weight is None else weights * sample_weight
 
-    def _stratify(self) -> bool:
-        return True
-
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape (N, n_classes), columns in ``classes_`` order."""
         check_is_fitted(self, "model_")
-        out = self._forward(X).astype(np.float64)
+        out = forward(self, X).astype(np.float64)
         if self.target_type_ == "binary":
             return np.hstack([1.0 - out, out])
         return out
@@ -252,8 +259,10 @@ class MultimodalClassifier(ClassifierMixin, CheckedInputMixin, BaseMultimodal):
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Mean accuracy of ``predict(X)`` against ``y`` (subset accuracy for multilabel).
 
-        Labels not seen in ``fit`` are an :class:`~mmsk.exceptions.InputError` that
-        names them: they would silently count as errors otherwise.
+        As scikit-learn's ``ClassifierMixin.score``: labels not seen in ``fit``
+        count as wrong predictions (the model cannot predict them), with a
+        ``UserWarning`` that names them.  So cross-validation works where a
+        rare class is missing from a training fold.
 
         Parameters
         ----------
@@ -267,7 +276,24 @@ class MultimodalClassifier(ClassifierMixin, CheckedInputMixin, BaseMultimodal):
         -------
         float
         """
-        y = self._score_target(X, y, sample_weight)
+        check_is_fitted(self, "model_")
+        y = check_target(y, len(X))
+        check_score_weight(sample_weight, len(y))
+        if self.target_type_ == "multilabel":
+            y = self._check_indicator(y)
+        else:
+            y = _labels_1d(y)
+            unseen = self._unseen_labels(y)
+            if len(unseen):
+                warnings.warn(
+                    f"y has labels {unseen[:10].tolist()} not seen in fit (classes_ are "
+                    f"{self.classes_.tolist()}); their {int(np.isin(y, unseen).sum())} rows "
+                    "count as wrong predictions",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                pred = self.predict(X)
+                return float(np.average(pred == y, weights=sample_weight))
         return float(super().score(X, y, sample_weight=sample_weight))
 
     def predict(self, X: Any) -> np.ndarray:

@@ -10,10 +10,11 @@ from sklearn.utils.validation import check_array
 
 from mmsk.exceptions import InputError
 from mmsk.models._base import BaseMultimodal
-from mmsk.models._checks import CheckedInputMixin
+from mmsk.models._predict import forward
+from mmsk.models._training import Target
 
 
-class MultimodalRegressor(RegressorMixin, CheckedInputMixin, BaseMultimodal):
+class MultimodalRegressor(RegressorMixin, BaseMultimodal):
     """A multimodal neural-network regressor (Keras 3) with the scikit-learn API.
 
     Same parameters as :class:`MultimodalClassifier` (without
@@ -33,7 +34,7 @@ class MultimodalRegressor(RegressorMixin, CheckedInputMixin, BaseMultimodal):
     (True, (2,))
     """
 
-    def _encode_target(self, y: Any) -> tuple[np.ndarray, int, str, str]:
+    def _encode_target(self, y: Any) -> tuple[np.ndarray, Target]:
         try:
             y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
         except ValueError as exc:
@@ -43,7 +44,7 @@ class MultimodalRegressor(RegressorMixin, CheckedInputMixin, BaseMultimodal):
         self.y_mean_ = y2.mean(axis=0)
         self.y_scale_ = np.where(y2.std(axis=0) > 0, y2.std(axis=0), 1.0)
         scaled = ((y2 - self.y_mean_) / self.y_scale_).astype("float32")
-        return scaled, self.n_outputs_, "linear", "mean_squared_error"
+        return scaled, Target(self.n_outputs_, "linear", "mean_squared_error")
 
     def _encode_known_target(self, y: Any) -> np.ndarray:
         try:
@@ -75,7 +76,7 @@ class MultimodalRegressor(RegressorMixin, CheckedInputMixin, BaseMultimodal):
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted targets, shape (N,) or (N, n_outputs)."""
-        out = self._forward(X).astype(np.float64) * self.y_scale_ + self.y_mean_
+        out = forward(self, X).astype(np.float64) * self.y_scale_ + self.y_mean_
         return out[:, 0] if self.n_outputs_ == 1 else out
 
     def __sklearn_tags__(self) -> Any:

@@ -58,15 +58,16 @@ def to_hypermodel(estimator: Any, search_space: dict[str, Any], X: Any, y: Any) 
 
 def _define() -> type:
     from mmsk import _backend
+    from mmsk.models import _training as training
+    from mmsk.models._base import BaseMultimodal
 
     kt = _backend.keras_tuner()
-    from mmsk.models._base import _seeded
 
     class MmskHyperModel(kt.HyperModel):  # type: ignore[name-defined]
         """See :func:`mmsk.tuning.to_hypermodel`."""
 
         def __init__(self, estimator: Any, search_space: dict[str, Any], X: Any, y: Any):
-            if not hasattr(estimator, "_build"):
+            if not isinstance(estimator, BaseMultimodal):
                 raise ParameterError(
                     "to_hypermodel needs an mmsk estimator (MultimodalClassifier or "
                     f"MultimodalRegressor). Received: {type(estimator).__name__}"
@@ -75,7 +76,7 @@ def _define() -> type:
             self.space = SearchSpace(search_space)
             self.space.check(set(estimator.get_params(deep=True)))
             self.base, self.X, self.y = estimator, X, y
-            self._prepared: dict[str, tuple] = {}
+            self._prepared: dict[str, Any] = {}  # preprocessing setting -> training.Prepared
             self._built: dict[int, Any] = {}  # id(model) -> its estimator
 
         def estimator(self, hp: Any) -> Any:
@@ -88,39 +89,34 @@ def _define() -> type:
 
         def build(self, hp: Any) -> Any:
             est = self.estimator(hp)
-            prepared = self._prepare(est)
-            seed = est._seed()
-            with _seeded(_backend.keras(), seed):
-                model = est._build(*prepared[2], seed)
+            data = self._data(est)
+            seed = training.draw_seed(est.random_state)
+            with training.seeded(seed):
+                model = training.build(est, data.target, seed)
             self._built = {id(model): est}  # only the latest model is trained
             return model
 
-        def _prepare(self, est: Any) -> tuple:
-            """Fit preprocessing and target encoding (cached per preprocessing setting)."""
+        def _data(self, est: Any) -> Any:
+            """Preprocessing and target encoding, fitted once per preprocessing setting;
+            ``est`` takes the learned state."""
             from joblib import hash as joblib_hash
 
             key = joblib_hash((est.preprocessor, est.modalities))
             if key not in self._prepared:
-                batch, y_enc, _, head = est._prepare(self.X, self.y, None)
-                self._prepared[key] = (batch, y_enc, head, est)
-            batch, y_enc, head, fitted = self._prepared[key]
-            for name, value in vars(fitted).items():  # the learned state, shared
-                if name.endswith("_") and not name.startswith("__") and name != "model_":
-                    setattr(est, name, value)
-            for name in ("_label_encoder",):
-                if hasattr(fitted, name):
-                    setattr(est, name, getattr(fitted, name))
-            return self._prepared[key]
+                self._prepared[key] = training.prepare(est, self.X, self.y)
+            data = self._prepared[key]
+            data.adopt(est)
+            return data
 
         def fit(self, hp: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
             est = self._built.get(id(model))
             if est is None:
                 est = self.estimator(hp)
-                self._prepare(est)
-            batch, y_enc = self._prepared_for(est)
+            data = self._data(est)
+            batch, y_enc = data.batch, data.y
             if args:
                 x_raw, y_raw = [*args, None][:2]
-                batch, y_enc = self._convert(est, x_raw, y_raw)
+                batch, y_enc = training.convert(est, x_raw, y_raw)
             for key in ("x", "y"):
                 if key in kwargs:
                     raise ParameterError(
@@ -128,22 +124,12 @@ def _define() -> type:
                     )
             validation = kwargs.pop("validation_data", None)
             if validation is not None:
-                v_batch, v_y = self._convert(est, validation[0], validation[1])
+                v_batch, v_y = training.convert(est, validation[0], validation[1])
                 kwargs["validation_data"] = (v_batch.to_inputs(est.modalities_), v_y)
             kwargs.setdefault("batch_size", est.batch_size)
             kwargs.setdefault("epochs", est.epochs)
             kwargs.setdefault("verbose", 0)
             est.model_ = model
             return model.fit(batch.to_inputs(est.modalities_), y_enc, **kwargs)
-
-        def _prepared_for(self, est: Any) -> tuple:
-            batch, y_enc, _, _ = self._prepare(est)
-            return batch, y_enc
-
-        @staticmethod
-        def _convert(est: Any, x: Any, y: Any) -> tuple:
-            batch = est._to_batch(x, fit=False)
-            est._check_batch(batch)
-            return batch, est._encode_known_target(est._check_y(y, len(batch)))
 
     return MmskHyperModel
