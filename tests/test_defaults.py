@@ -9,6 +9,7 @@ from sklearn.utils import check_random_state
 
 import mmsk
 from mmsk.components import BagEncoder, TransformerEncoder
+from mmsk.models import _training as training
 from mmsk.models._params import resolve_encoders
 from mmsk.preprocessing import ImagePreprocessor, TextVectorizer
 
@@ -130,6 +131,7 @@ def test_regressor_trains_on_a_standardised_target():
     reg = mmsk.MultimodalRegressor(learning_rate=0.01, epochs=30, random_state=0).fit(X, y)
     assert reg.y_mean_[0] == pytest.approx(y.mean())
     assert reg.y_scale_[0] == pytest.approx(y.std())
-    raw = np.asarray(reg.model_(reg._to_batch(X, fit=False).to_inputs(reg.modalities_)))
+    batch, _ = training.convert(reg, X)
+    raw = np.asarray(reg.model_(batch.to_inputs(reg.modalities_)))
     assert abs(raw.mean()) < 0.3 and 0.5 < raw.std() < 1.5  # the network sees unit scale
     assert reg.score(X, y) > 0.9  # predictions are on the original scale
