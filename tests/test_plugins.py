@@ -15,6 +15,7 @@ from mmsk import plugins
 from mmsk.components import (
     AttentionFusion,
     AudioCNNEncoder,
+    BagEncoder,
     CNNEncoder,
     ConcatFusion,
     Encoder,
@@ -25,7 +26,12 @@ from mmsk.components import (
     SumFusion,
     TransformerEncoder,
 )
-from mmsk.exceptions import PluginContractError, PluginError, UnknownComponentError
+from mmsk.exceptions import (
+    ParameterError,
+    PluginContractError,
+    PluginError,
+    UnknownComponentError,
+)
 from mmsk.testing import check_encoder, check_fusion
 
 
@@ -290,3 +296,53 @@ def test_an_encoder_ignoring_its_prefix_is_a_clear_error_on_two_columns():
     clf = mmsk.MultimodalClassifier(encoders={"text": FixedTextName()}, epochs=1)
     with pytest.raises(ModelBuildError, match=r"FixedTextName.*named with the `name`"):
         clf.fit(X, np.arange(20) % 2)
+
+
+# ---- settings checked when a component is made -------------------------------------------
+
+BUILT_INS = [CNNEncoder, AudioCNNEncoder, RNNEncoder, TransformerEncoder, MLPEncoder, BagEncoder,
+             ConcatFusion, SumFusion, AttentionFusion, GatedFusion, LateFusion]  # fmt: skip
+
+
+@pytest.mark.parametrize("cls", BUILT_INS, ids=lambda c: c.__name__)
+def test_built_in_components_constrain_every_parameter(cls):
+    assert set(cls._parameter_constraints) == set(cls().get_params())
+
+
+def test_a_bad_setting_fails_when_the_component_is_made():
+    with pytest.raises(
+        ParameterError, match=r"'cell' parameter of RNNEncoder must be a str among"
+    ):
+        RNNEncoder(cell="foo")
+    with pytest.raises(ParameterError, match="'num_heads' parameter of AttentionFusion"):
+        AttentionFusion(num_heads=0)
+    assert RNNEncoder(cell="gru").cell == "gru"
+
+
+def test_set_params_checks_and_leaves_the_component_unchanged_on_error():
+    enc = RNNEncoder(units=8)
+    with pytest.raises(ParameterError, match="'units' parameter") as info:
+        enc.set_params(units=-1, cell="gru")
+    assert isinstance(info.value, ValueError)
+    assert enc.get_params() == RNNEncoder(units=8).get_params()
+    assert enc.set_params(cell="gru").cell == "gru"
+
+
+def test_a_bad_nested_setting_fails_in_the_estimators_set_params():
+    clf = mmsk.MultimodalClassifier(encoders={"text": "rnn"})
+    with pytest.raises(ParameterError, match="'cell' parameter of RNNEncoder"):
+        clf.set_params(encoders__text__cell="foo")
+
+
+class _Widened(RNNEncoder):
+    """A subclass whose __init__ calls the parent's: checked once, when fully made."""
+
+    def __init__(self, units=4, cell="lstm", bidirectional=False, embedding_dim=8, extra=1):
+        super().__init__(units, cell, bidirectional, embedding_dim)
+        self.extra = extra
+
+
+def test_subclasses_are_checked_after_their_own_init():
+    assert _Widened(extra=2).get_params()["extra"] == 2
+    with pytest.raises(ParameterError, match="'cell'"):
+        _Widened(cell="foo")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from numbers import Integral, Real
 from typing import Any, ClassVar
+
+from sklearn.utils._param_validation import Interval
 
 from mmsk import _backend
 from mmsk._batch import ModalitySpec
@@ -39,6 +42,12 @@ class BagEncoder(Encoder):
     """
 
     kinds: ClassVar[tuple[str, ...]] = ("text",)
+    _parameter_constraints: ClassVar[dict] = {
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "ngrams": [Interval(Integral, 1, None, closed="left")],
+        "buckets": [Interval(Integral, 1, None, closed="left"), None],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+    }
 
     def __init__(
         self, embedding_dim: int = 64, ngrams: int = 2, buckets: int | None = None,

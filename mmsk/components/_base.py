@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+import sklearn
 from sklearn.base import BaseEstimator
 
 from mmsk._batch import ModalitySpec
+from mmsk._validation import ParamsMixin
+from mmsk.exceptions import ParameterError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 @dataclass
@@ -38,7 +46,52 @@ class Encoded:
     present: Any
 
 
-class Encoder(BaseEstimator):
+def _checked(init: Callable[..., None]) -> Callable[..., None]:
+    """``init``, then a check of the parameters once the outermost ``__init__`` is done."""
+
+    @functools.wraps(init)
+    def __init__(self: Component, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        if (
+            type(self).__init__ is __init__
+            and not sklearn.get_config()["skip_parameter_validation"]
+        ):
+            self._validate_params()
+
+    return __init__
+
+
+class Component(ParamsMixin, BaseEstimator):
+    """Base of encoders and fusions: settings checked when made and in ``set_params``.
+
+    A subclass declares ``_parameter_constraints`` as scikit-learn estimators
+    do (``{"units": [Interval(Integral, 1, None, closed="left")]}``); a value
+    that breaks them raises :class:`~mmsk.exceptions.ParameterError` naming the
+    parameter and the values it accepts, from the constructor and from
+    ``set_params`` (which then leaves the component unchanged), long before a
+    model is built.  Parameters without constraints are not checked.
+    """
+
+    _parameter_constraints: ClassVar[dict] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _checked(cls.__dict__["__init__"])  # type: ignore[method-assign]
+
+    def set_params(self, **params: Any) -> Self:
+        before = self.get_params(deep=False)
+        super().set_params(**params)
+        try:
+            if not sklearn.get_config()["skip_parameter_validation"]:
+                self._validate_params()
+        except ParameterError:
+            BaseEstimator.set_params(self, **before)  # leave the component as it was
+            raise
+        return self
+
+
+class Encoder(Component):
     """Base class of encoders: one modality's array -> a vector or a token sequence.
 
     Subclasses set ``kinds`` (the modality kinds they accept), store their
@@ -75,7 +128,7 @@ class Encoder(BaseEstimator):
         raise NotImplementedError
 
 
-class Fusion(BaseEstimator):
+class Fusion(Component):
     """Base class of fusions: modality encodings -> one fused representation.
 
     ``sequence = True`` asks encoders for token sequences, else vectors.

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from numbers import Integral, Real
 from typing import Any, ClassVar
+
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from mmsk import _backend
 from mmsk._batch import ModalitySpec
 from mmsk.components._base import Encoder
+
+_POSITIVE = [Interval(Integral, 1, None, closed="left")]
+_RATE = [Interval(Real, 0, 1, closed="left")]  # a dropout rate
 
 
 def _conv_stack(x: Any, conv: Any, pool: Any, filters: int, blocks: int, kernel_size: int,
@@ -47,6 +53,10 @@ class CNNEncoder(Encoder):
     """
 
     kinds: ClassVar[tuple[str, ...]] = ("image",)
+    _parameter_constraints: ClassVar[dict] = {
+        "filters": _POSITIVE, "blocks": _POSITIVE, "kernel_size": _POSITIVE,
+        "max_tokens": _POSITIVE,
+    }  # fmt: skip
 
     def __init__(
         self, filters: int = 16, blocks: int = 2, kernel_size: int = 3, max_tokens: int = 64
@@ -87,6 +97,9 @@ class AudioCNNEncoder(Encoder):
     """
 
     kinds: ClassVar[tuple[str, ...]] = ("audio",)
+    _parameter_constraints: ClassVar[dict] = {
+        "filters": _POSITIVE, "blocks": _POSITIVE, "kernel_size": _POSITIVE,
+    }  # fmt: skip
 
     def __init__(self, filters: int = 32, blocks: int = 2, kernel_size: int = 3) -> None:
         self.filters = filters
@@ -121,6 +134,10 @@ class RNNEncoder(Encoder):
     """
 
     kinds: ClassVar[tuple[str, ...]] = ("text",)
+    _parameter_constraints: ClassVar[dict] = {
+        "units": _POSITIVE, "cell": [StrOptions({"lstm", "gru"})],
+        "bidirectional": ["boolean"], "embedding_dim": _POSITIVE,
+    }  # fmt: skip
 
     def __init__(
         self, units: int = 32, cell: str = "lstm", bidirectional: bool = False,
@@ -135,8 +152,6 @@ class RNNEncoder(Encoder):
         keras = _backend.keras()
         from mmsk.layers import TokenMask
 
-        if self.cell not in ("lstm", "gru"):
-            raise ValueError(f"Expected cell='lstm' or 'gru'. Received: cell={self.cell!r}")
         L = keras.layers
         mask = TokenMask(name=f"{name}_mask")(x)
         h = L.Embedding(_vocabulary(spec), self.embedding_dim, name=f"{name}_embed")(x)
@@ -167,6 +182,10 @@ class TransformerEncoder(Encoder):
     """
 
     kinds: ClassVar[tuple[str, ...]] = ("text",)
+    _parameter_constraints: ClassVar[dict] = {
+        "embedding_dim": _POSITIVE, "num_heads": _POSITIVE, "ff_dim": _POSITIVE,
+        "num_blocks": _POSITIVE, "dropout": _RATE,
+    }  # fmt: skip
 
     def __init__(
         self, embedding_dim: int = 32, num_heads: int = 2, ff_dim: int = 64,
@@ -213,6 +232,10 @@ class MLPEncoder(Encoder):
     """
 
     kinds: ClassVar[tuple[str, ...]] = ("numeric", "categorical")
+    _parameter_constraints: ClassVar[dict] = {
+        "units": _POSITIVE, "layers": [Interval(Integral, 0, None, closed="left")],
+        "dropout": _RATE,
+    }  # fmt: skip
 
     def __init__(self, units: int = 32, layers: int = 1, dropout: float = 0.0) -> None:
         self.units = units

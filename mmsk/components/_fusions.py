@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from numbers import Integral, Real
 from typing import Any, ClassVar
+
+from sklearn.utils._param_validation import Interval
 
 from mmsk import _backend
 from mmsk.components._base import Encoded, Fusion
+
+_POSITIVE = [Interval(Integral, 1, None, closed="left")]
 
 
 def _present_vectors(encoded: list[Encoded]) -> list[Any]:
@@ -52,6 +57,8 @@ class SumFusion(Fusion):
     16
     """
 
+    _parameter_constraints: ClassVar[dict] = {"units": _POSITIVE}
+
     def __init__(self, units: int = 64) -> None:
         self.units = units
 
@@ -92,6 +99,10 @@ class AttentionFusion(Fusion):
     """
 
     sequence: ClassVar[bool] = True
+    _parameter_constraints: ClassVar[dict] = {
+        "d_model": _POSITIVE, "num_heads": _POSITIVE, "ff_dim": _POSITIVE,
+        "num_blocks": _POSITIVE, "dropout": [Interval(Real, 0, 1, closed="left")],
+    }  # fmt: skip
 
     def __init__(
         self, d_model: int = 64, num_heads: int = 4, ff_dim: int = 128, num_blocks: int = 1,
@@ -139,6 +150,8 @@ class GatedFusion(Fusion):
     >>> GatedFusion().units
     64
     """
+
+    _parameter_constraints: ClassVar[dict] = {"units": _POSITIVE}
 
     def __init__(self, units: int = 64) -> None:
         self.units = units
