@@ -135,3 +135,24 @@ def test_regressor_trains_on_a_standardised_target():
     raw = np.asarray(reg.model_(batch.to_inputs(reg.modalities_)))
     assert abs(raw.mean()) < 0.3 and 0.5 < raw.std() < 1.5  # the network sees unit scale
     assert reg.score(X, y) > 0.9  # predictions are on the original scale
+
+
+def test_audio_duration_is_chosen_from_the_data(tmp_path):
+    import wave
+
+    from mmsk.preprocessing import AudioFeaturizer
+
+    rng = np.random.default_rng(0)
+    clips = [rng.uniform(-0.5, 0.5, 4000).astype("float32") for _ in range(19)]
+    f = AudioFeaturizer().fit([*clips, np.zeros(64000, "float32")])  # one 4 s outlier
+    assert f.duration_ == pytest.approx(np.percentile([0.25] * 19 + [4.0], 95))
+    assert f.n_samples_ == round(f.duration_ * 16000)
+    short = AudioFeaturizer().fit(clips)  # no padding: every frame holds signal
+    assert short.duration_ == 0.25 and short.n_samples_ == 4000
+    assert short.transform(clips).shape == (19, 1 + (4000 - 400) // 160, 40)
+    path = tmp_path / "clip.wav"  # files: their own rate and length
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000)
+        w.writeframes((rng.uniform(-0.5, 0.5, 4000) * 32767).astype("<i2").tobytes())
+    assert AudioFeaturizer().fit([str(path)]).duration_ == 0.5
+    assert AudioFeaturizer(duration=1.0).fit(clips).n_samples_ == 16000  # explicit wins
