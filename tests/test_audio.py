@@ -50,8 +50,16 @@ def write_wav(path: Path, samples: np.ndarray, rate: int, width: int = 2) -> Pat
 
 def float_wav_bytes(samples: np.ndarray, rate: int) -> bytes:
     """A 32-bit float WAV (format tag 3), which the stdlib `wave` cannot read."""
-    data = np.asarray(samples, "<f4").tobytes()
-    fmt = struct.pack("<HHIIHH", 3, 1, rate, rate * 4, 4, 32)
+    return _wav_bytes(3, 4, np.asarray(samples, "<f4").tobytes(), rate)
+
+
+def mulaw_wav_bytes(n: int, rate: int) -> bytes:
+    """A mu-law WAV (format tag 7) of n silent frames: scipy cannot read it, libsndfile can."""
+    return _wav_bytes(7, 1, bytes([0xFF]) * n, rate)
+
+
+def _wav_bytes(tag: int, width: int, data: bytes, rate: int) -> bytes:
+    fmt = struct.pack("<HHIIHH", tag, 1, rate, rate * width, width, 8 * width)
     body = b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + b"data"
     body += struct.pack("<I", len(data)) + data
     return b"RIFF" + struct.pack("<I", len(body)) + body
@@ -234,10 +242,10 @@ BAD_CELLS = {
     "not a path": (lambda d: "a happy dog", InputError, "file not found: 'a happy dog'"),
     "number": (lambda d: 5, InputTypeError, "Received: int"),
     "flac bytes": (lambda d: b"fLaC" + bytes(40), InputError, r"pip install 'mmsk\[audio\]'"),
-    "float wav": (
-        lambda d: _file(d / "f.wav", float_wav_bytes(np.zeros(10), SR)),
-        InputError,
-        r"pip install 'mmsk\[audio\]'",
+    "mu-law wav": (
+        lambda d: _file(d / "u.wav", mulaw_wav_bytes(10, SR)),
+        DecodeError,
+        r"not a WAV file mmsk can read \(ValueError: .*MULAW.*pip install 'mmsk\[audio\]'",
     ),
 }
 
@@ -289,16 +297,53 @@ def test_clone_and_pickle_round_trip():
 @pytest.mark.skipif(
     _audio_io._soundfile() is None, reason="the optional soundfile package is not installed"
 )
-def test_soundfile_decodes_flac_and_float_wav(tmp_path):
+def test_soundfile_decodes_flac_and_wav_encodings_scipy_cannot(tmp_path):
     sf = _audio_io._soundfile()
     signal = tone(440, SR, 0.2).astype(np.float32)
     sf.write(tmp_path / "a.flac", signal, SR)
-    float_wav = float_wav_bytes(signal, SR)
     f = AudioFeaturizer(duration=0.2, features="waveform", normalize=False)
-    out = f.fit_transform([tmp_path / "a.flac", float_wav])[:, :, 0]
+    out = f.fit_transform([tmp_path / "a.flac", float_wav_bytes(signal, SR)])[:, :, 0]
     np.testing.assert_allclose(out, [signal, signal], atol=1e-4)
+    mulaw = f.transform([mulaw_wav_bytes(SR // 5, SR)])  # the fallback: mu-law silence
+    assert np.abs(mulaw).max() < 1e-3
     with pytest.raises(DecodeError, match="row 0"):
         f.transform([b"not audio at all"])
+
+
+def test_float_wav_decodes_without_soundfile(stdlib_only):
+    signal = tone(440, SR, 0.2).astype(np.float32)
+    f = AudioFeaturizer(duration=0.2, features="waveform", normalize=False)
+    out = f.fit_transform([float_wav_bytes(signal, SR), None])[:, :, 0]
+    np.testing.assert_allclose(out[0], signal, atol=1e-7)
+    with pytest.raises(InputError, match="NaN or inf"):
+        f.transform([float_wav_bytes(np.full_like(signal, np.inf), SR)])
+
+
+@pytest.mark.skipif(
+    _audio_io._soundfile() is None, reason="the optional soundfile package is not installed"
+)
+def test_one_message_for_a_bad_file_whatever_is_installed(tmp_path, monkeypatch):
+    garbage = _file(tmp_path / "garbage.wav", bytes(range(100, 200)))
+    riff = _file(tmp_path / "riff.wav", b"RIFF" + struct.pack("<I", 36) + b"WAVE" + bytes(32))
+    f = AudioFeaturizer(duration=0.1).fit([tone(440, SR, 0.1)])
+
+    def messages():
+        out = []
+        for path in (garbage, riff):
+            with pytest.raises(DecodeError) as info:
+                f.transform([path])
+            out.append(str(info.value))
+        return out
+
+    with_soundfile = messages()
+    monkeypatch.setattr(_audio_io, "_soundfile", lambda: None)
+    assert messages() == with_soundfile
+    assert with_soundfile[0] == (
+        f"column 'X', row 0: {str(garbage)!r}: not an audio file (starts with "
+        "b'defghijklmno'); expected a WAV file, or FLAC, OGG or MP3 with soundfile (install "
+        "the optional decoder with `pip install 'mmsk[audio]'` (soundfile))"
+    )
+    assert "not a WAV file mmsk can read" in with_soundfile[1]
 
 
 def test_importing_the_module_does_not_import_tensorflow():

@@ -14,8 +14,8 @@ from sklearn.utils.validation import check_is_fitted
 from mmsk._backend import tf
 from mmsk._batch import ModalitySpec
 from mmsk.exceptions import InputError, ParameterError
-from mmsk.preprocessing._audio_io import NAME, audio_column, decode_bytes, decode_cell
-from mmsk.preprocessing._column import Column, check_not_empty, parallel_map, read_file
+from mmsk.preprocessing._audio_io import NAME, audio_column, decode_cell, decode_frames
+from mmsk.preprocessing._column import Column, check_not_empty, parallel_map
 from mmsk.preprocessing._single import OneColumnTransformer
 
 if TYPE_CHECKING:
@@ -29,8 +29,7 @@ def _seconds(cell: Any, sample_rate: int) -> float:
     """A present cell's length in seconds (arrays are at ``sample_rate``), at most the cap."""
     if isinstance(cell, (np.ndarray, list, tuple)):
         return len(cell) / sample_rate
-    data = cell if isinstance(cell, (bytes, bytearray, memoryview)) else read_file(cell, "audio")
-    frames, rate = decode_bytes(bytes(data), (sample_rate, round(MAX_AUTO_DURATION * sample_rate)))
+    frames, rate = decode_frames(cell, sample_rate, round(MAX_AUTO_DURATION * sample_rate))
     return min(frames.shape[0] / rate, MAX_AUTO_DURATION)
 
 

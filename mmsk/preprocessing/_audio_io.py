@@ -1,9 +1,11 @@
 """Decode one audio cell (path, bytes or array) to a mono float32 waveform of fixed length.
 
-PCM WAV (8/16/24/32-bit) always decodes with the standard library's
-:mod:`wave`, so results and errors (a truncated file) do not depend on what is
-installed; the optional ``soundfile`` package decodes everything else (float
-or extensible WAV, FLAC, OGG, MP3 where libsndfile supports it).
+WAV files (integer PCM of 8 to 64 bits, 32/64-bit float, extensible) always
+decode with :mod:`scipy.io.wavfile`, so results and errors (a truncated file)
+do not depend on what is installed; the optional ``soundfile`` package decodes
+other formats (FLAC, OGG, MP3 where libsndfile supports it) and WAV encodings
+scipy does not read (such as µ-law).  A file neither reads gets one message,
+whichever is installed.
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ import functools
 import io
 import math
 import os
-import wave
+import struct
+import warnings
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from scipy.io import wavfile
 
 from mmsk._config import get_config
 from mmsk.exceptions import DecodeError, InputError, InputTypeError, MmskError
@@ -28,10 +32,10 @@ NAME = "AudioFeaturizer"
 MAX_CHANNELS = 8
 _INSTALL_HINT = "install the optional decoder with `pip install 'mmsk[audio]'` (soundfile)"
 _OTHER_MAGIC = {b"fLaC": "FLAC", b"OggS": "OGG", b"ID3": "MP3", b"\xff\xfb": "MP3"}
-
-
-class _NotPCMError(InputError):
-    """A WAV file the standard library cannot read (float, extensible)."""
+_RIFF = {b"RIFF": "little", b"RIFX": "big"}  # RF64 keeps its real size elsewhere
+# What scipy.io.wavfile raises for a file it cannot read (the last two: no fmt/data chunk,
+# 0 channels in the header).
+_WAV_ERRORS = (ValueError, struct.error, EOFError, ZeroDivisionError, UnboundLocalError)
 
 
 @functools.lru_cache(maxsize=1)
@@ -44,56 +48,43 @@ def _soundfile() -> ModuleType | None:
     return soundfile
 
 
-def _pcm_to_float(raw: bytes, width: int, n_channels: int) -> np.ndarray:
-    """Little-endian PCM bytes -> float32 (frames, channels) in [-1, 1)."""
-    if width == 1:  # 8-bit WAV is unsigned
-        a = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128.0) / 128.0
-    elif width == 2:
-        a = np.frombuffer(raw, "<i2").astype(np.float32) / 2.0**15
-    elif width == 3:  # place the 3 bytes in the top of an int32, keeping the sign
-        b = np.zeros((len(raw) // 3, 4), np.uint8)
-        b[:, 1:] = np.frombuffer(raw, np.uint8).reshape(-1, 3)
-        a = (b.view("<i4")[:, 0].astype(np.float64) / 2.0**31).astype(np.float32)
-    elif width == 4:
-        a = (np.frombuffer(raw, "<i4").astype(np.float64) / 2.0**31).astype(np.float32)
-    else:
-        raise DecodeError(f"unsupported WAV sample width of {width} bytes; expected 1 to 4")
-    return a.reshape(-1, n_channels)
-
-
 def input_frames(n_out: int, rate: int, target: int) -> int:
     """Input frames at ``rate`` that decide the first ``n_out`` samples at ``target`` Hz
     (with the resampling filter's half width)."""
     return -(-n_out * rate // target) + math.ceil(10 * max(rate, target) / target) + 1
 
 
+def _check_data_chunk(data: bytes) -> None:
+    """A truncated file: the data chunk promises more bytes than the file holds.
+
+    (scipy would return the frames there are, with only a warning.)
+    """
+    order = _RIFF.get(data[:4])
+    pos = 12
+    while order is not None and pos + 8 <= len(data):
+        size = int.from_bytes(data[pos + 4 : pos + 8], order)  # type: ignore[arg-type]
+        if data[pos : pos + 4] == b"data":
+            if pos + 8 + size > len(data):
+                raise DecodeError(
+                    f"truncated WAV file: the header promises {size} bytes of samples, the "
+                    f"file holds {len(data) - pos - 8}"
+                )
+            return
+        pos += 8 + size + (size & 1)  # chunks are padded to an even length
+
+
 def _read_wav(data: bytes, target: tuple[int, int] | None) -> tuple[np.ndarray, int]:
-    """Decode PCM WAV bytes with the standard library (only the frames ``target`` needs)."""
-    try:
-        with wave.open(io.BytesIO(data), "rb") as w:
-            n_ch, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
-            declared = n_frames = w.getnframes()
-            if target is not None and rate > 0:
-                n_frames = min(n_frames, input_frames(target[1], rate, target[0]))
-            raw = w.readframes(n_frames)
-    except wave.Error as exc:
-        if "unknown format" in str(exc):
-            raise _NotPCMError(
-                f"this WAV encoding is not integer PCM ({exc}); the standard library reads "
-                f"8/16/24/32-bit PCM only. For float or extensible WAV, {_INSTALL_HINT}"
-            ) from exc
-        raise DecodeError(f"not a valid WAV file ({exc})") from exc
-    except EOFError as exc:
-        raise DecodeError("truncated WAV file: the header ends early") from exc
-    if n_ch < 1 or rate < 1:
-        raise DecodeError(f"invalid WAV header: {n_ch} channels at {rate} Hz")
-    frame = n_ch * width
-    if len(raw) < n_frames * frame:
-        raise DecodeError(
-            f"truncated WAV file: the header promises {declared} frames, "
-            f"the data holds {len(raw) // frame}"
-        )
-    return _pcm_to_float(raw, width, n_ch), rate
+    """Decode WAV bytes with scipy (only the frames ``target`` needs become float)."""
+    _check_data_chunk(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", wavfile.WavFileWarning)  # chunks it skips (metadata)
+        rate, a = wavfile.read(io.BytesIO(data))
+    if rate < 1:
+        raise DecodeError(f"invalid WAV header: a sample rate of {rate} Hz")
+    a = a[:, None] if a.ndim == 1 else a
+    if target is not None:
+        a = a[: input_frames(target[1], rate, target[0])]
+    return to_float(a), int(rate)
 
 
 def _read_soundfile(sf: ModuleType, data: bytes, target: tuple[int, int] | None) -> Any:
@@ -107,7 +98,8 @@ def _read_soundfile(sf: ModuleType, data: bytes, target: tuple[int, int] | None)
                 f"{f.channels} channels of {frames} frames would decode to more samples than "
                 "max_input_file_bytes allows; expected an audio file of a few channels"
             )
-        return f.read(frames, dtype="float32", always_2d=True), f.samplerate
+        a = f.read(frames, dtype="float32", always_2d=True)
+        return np.asarray(a, np.float32), int(f.samplerate)
 
 
 def decode_bytes(data: bytes, target: tuple[int, int] | None = None) -> tuple[np.ndarray, int]:
@@ -117,31 +109,50 @@ def decode_bytes(data: bytes, target: tuple[int, int] | None = None) -> tuple[np
     that decide it are decoded.
     """
     sf = _soundfile()
-    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+    if data[:4] in (*_RIFF, b"RF64") and data[8:12] == b"WAVE":
         try:
             return _read_wav(data, target)
-        except _NotPCMError:
-            if sf is None:
-                raise
+        except MmskError:  # a ValueError too, but already clear (a truncated file)
+            raise
+        except _WAV_ERRORS as exc:
+            if sf is not None:  # an encoding libsndfile may read (mu-law, ADPCM)
+                try:
+                    return _read_soundfile(sf, data, target)
+                except sf.SoundFileError:
+                    pass
+            raise DecodeError(
+                f"not a WAV file mmsk can read ({type(exc).__name__}: {exc}); expected integer "
+                f"PCM or float samples (other encodings need soundfile: {_INSTALL_HINT})"
+            ) from exc
+    name = next((n for magic, n in _OTHER_MAGIC.items() if data.startswith(magic)), None)
     if sf is not None:
         try:
-            a, rate = _read_soundfile(sf, data, target)
-        except MmskError:
-            raise
-        except Exception as exc:
-            why = getattr(exc, "error_string", None) or str(exc)
-            raise DecodeError(
-                f"not an audio file libsndfile can read ({type(exc).__name__}: {why}); expected "
-                "a WAV file or another format libsndfile reads (FLAC, OGG, MP3)"
-            ) from exc
-        return np.asarray(a, np.float32), int(rate)
-    for magic, name in _OTHER_MAGIC.items():
-        if data.startswith(magic):
-            raise InputError(f"{name} audio needs soundfile: {_INSTALL_HINT}")
+            return _read_soundfile(sf, data, target)
+        except sf.SoundFileError as exc:
+            if name is not None:  # only libsndfile reads it, so its reason is the one to give
+                raise DecodeError(f"not a valid {name} file ({exc})") from exc
+    elif name is not None:
+        raise InputError(f"{name} audio needs soundfile: {_INSTALL_HINT}")
     raise DecodeError(
-        f"not an audio file (starts with {data[:12]!r}); expected a WAV file "
-        f"(or FLAC/OGG once you {_INSTALL_HINT})"
+        f"not an audio file (starts with {data[:12]!r}); expected a WAV file, or FLAC, OGG or "
+        f"MP3 with soundfile ({_INSTALL_HINT})"
     )
+
+
+def to_float(a: np.ndarray) -> np.ndarray:
+    """Samples -> float32 in [-1, 1]: integers scale by 2**(bits-1), unsigned ones centred
+    first (as in WAV files); float samples are kept, and must be finite."""
+    if a.dtype.kind == "i":
+        out = a.astype(np.float64) / float(-np.iinfo(a.dtype).min)
+    elif a.dtype.kind == "u":
+        mid = (float(np.iinfo(a.dtype).max) + 1.0) / 2.0
+        out = (a.astype(np.float64) - mid) / mid
+    else:
+        out = a
+    out = np.asarray(out, np.float32)
+    if not np.isfinite(out).all():
+        raise InputError("the waveform contains NaN or inf values; expected finite samples")
+    return out
 
 
 def _array_to_float(a: np.ndarray) -> np.ndarray:
@@ -163,17 +174,7 @@ def _array_to_float(a: np.ndarray) -> np.ndarray:
             "expected a 1-D waveform or a (samples, channels) array with at most "
             f"{MAX_CHANNELS} channels. Received an array of shape {a.shape}{hint}"
         )
-    if a.dtype.kind == "i":
-        out = a.astype(np.float64) / float(-np.iinfo(a.dtype).min)
-    elif a.dtype.kind == "u":
-        mid = (float(np.iinfo(a.dtype).max) + 1.0) / 2.0
-        out = (a.astype(np.float64) - mid) / mid
-    else:
-        out = a
-    out = np.asarray(out, np.float32)
-    if not np.isfinite(out).all():
-        raise InputError("the waveform contains NaN or inf values; expected finite samples")
-    return out
+    return to_float(a)
 
 
 def resample(x: np.ndarray, rate: int, target: int, n_out: int) -> np.ndarray:
@@ -195,11 +196,11 @@ def fit_length(x: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([x, np.zeros(n - len(x), np.float32)])
 
 
-def decode_cell(cell: Any, sample_rate: int, n_samples: int) -> np.ndarray:
-    """One present cell -> float32 mono waveform of ``n_samples`` at ``sample_rate``.
+def decode_frames(cell: Any, sample_rate: int, n_samples: int) -> tuple[np.ndarray, int]:
+    """One present cell -> float32 ``(frames, channels)`` and its rate, at least one frame.
 
-    Arrays are taken to be sampled at ``sample_rate`` already; files are
-    resampled from their own rate.
+    Arrays are taken to be at ``sample_rate``; files are decoded only as far as
+    the first ``n_samples`` at ``sample_rate`` need.  Errors name the file.
     """
     if isinstance(cell, (str, os.PathLike)):
         data = read_file(cell, "audio")
@@ -223,6 +224,16 @@ def decode_cell(cell: Any, sample_rate: int, n_samples: int) -> np.ndarray:
         )
     if frames.shape[0] == 0:
         raise InputError(f"{what}; expected at least one sample")
+    return frames, rate
+
+
+def decode_cell(cell: Any, sample_rate: int, n_samples: int) -> np.ndarray:
+    """One present cell -> float32 mono waveform of ``n_samples`` at ``sample_rate``.
+
+    Arrays are taken to be sampled at ``sample_rate`` already; files are
+    resampled from their own rate.
+    """
+    frames, rate = decode_frames(cell, sample_rate, n_samples)
     mono = frames.mean(axis=1, dtype=np.float32) if frames.shape[1] > 1 else frames[:, 0]
     return fit_length(resample(mono, rate, sample_rate, n_samples), n_samples)
 
