@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import random
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
 
 from mmsk.exceptions import BackendError
 
+THREADS_ENV = "MMSK_NUM_THREADS"  # TensorFlow's thread pools per process; unset: TF decides
 _INSTALL_HINT = (
     "mmsk needs TensorFlow. Install the CPU build with `pip install 'mmsk[cpu]'` "
     "or the GPU build with `pip install 'mmsk[gpu]'`."
@@ -40,7 +42,41 @@ def tf() -> ModuleType:
     logger = logging.getLogger("tensorflow")
     if not any(isinstance(f, _NoRetracingWarning) for f in logger.filters):
         logger.addFilter(_NoRetracingWarning())
+    _limit_threads(tensorflow)
     return tensorflow
+
+
+_threads_done = False
+
+
+def _limit_threads(tensorflow: ModuleType) -> None:
+    """Honour ``MMSK_NUM_THREADS``: TensorFlow's thread pools (intra- and inter-op)
+    get that many threads.  TensorFlow's own ``TF_NUM_*_THREADS`` variables are
+    not read by its eager runtime; this is for a machine shared by several
+    processes (``n_jobs``, ``pytest -n``), where small models train faster on
+    one thread each than on oversubscribed pools.
+    """
+    global _threads_done
+    raw = os.environ.get(THREADS_ENV)
+    if _threads_done or raw is None or not raw.strip():
+        return
+    _threads_done = True
+    try:
+        n = int(raw.strip())
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise BackendError(f"Expected a positive integer in {THREADS_ENV}. Received: {raw!r}")
+    try:
+        tensorflow.config.threading.set_intra_op_parallelism_threads(n)
+        tensorflow.config.threading.set_inter_op_parallelism_threads(n)
+    except RuntimeError:  # TensorFlow ran an operation before mmsk first loaded it
+        warnings.warn(
+            f"{THREADS_ENV}={raw} was not applied: TensorFlow was already running in this "
+            "process; set it before TensorFlow's first operation",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def keras() -> ModuleType:

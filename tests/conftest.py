@@ -7,6 +7,11 @@ import zlib
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("PYTHONHASHSEED", "0")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `pytest -n 2` on 2 cores: one TensorFlow thread per worker (and per child process:
+    # docs pages, notebook kernels).  Tiny test models spend about 30% less CPU than on
+    # two oversubscribed thread pools.
+    os.environ.setdefault("MMSK_NUM_THREADS", "1")
 
 import numpy as np
 import pandas as pd
@@ -31,6 +36,15 @@ def make_frame(n: int = 60, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
         {"image": images, "caption": texts, "size": y + rng.normal(0, 0.3, n)},
     )
     return frame, np.array(COLOURS)[y]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _thread_limit():
+    """Apply MMSK_NUM_THREADS before any test runs a TensorFlow operation."""
+    if os.environ.get("MMSK_NUM_THREADS"):
+        from mmsk import _backend
+
+        _backend.tf()
 
 
 @pytest.fixture(scope="session")

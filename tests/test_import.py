@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -80,3 +81,29 @@ def test_dir_lists_lazy_names_and_submodules():
 def test_unknown_attribute():
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         mmsk.Nope  # noqa: B018
+
+
+@pytest.mark.parametrize("value", ["1", "2"])
+def test_mmsk_num_threads_sizes_tensorflows_pools(value):
+    code = (
+        "import json, os\n"
+        f"os.environ['MMSK_NUM_THREADS'] = {value!r}\n"
+        "from mmsk import _backend\n"
+        "t = _backend.tf().config.threading\n"
+        "print(json.dumps([t.get_intra_op_parallelism_threads(),"
+        " t.get_inter_op_parallelism_threads()]))\n"
+    )
+    assert run(code) == [int(value), int(value)]
+
+
+def test_a_bad_mmsk_num_threads_is_a_clear_error():
+    env = {**os.environ, "MMSK_NUM_THREADS": "many"}
+    result = subprocess.run(
+        [sys.executable, "-c", "from mmsk import _backend; _backend.tf()"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert result.returncode != 0
+    assert "Expected a positive integer in MMSK_NUM_THREADS. Received: 'many'" in result.stderr
