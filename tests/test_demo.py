@@ -258,12 +258,17 @@ def test_progress_bar_redraws_in_place_on_a_terminal():
     bar = _demo.Progress(stream, n_models=2, verbose=False)
     bar.begin("image only")
     bar.draw(0, 4, 0.0, None)
-    bar.draw(1, 4, 1.0, 0.5)
+    bar.draw(3, 4, 1.0, 0.25)  # Keras' Progbar, redrawn with "\r", ends its own line
     bar.end("accuracy 0.900")
-    text = stream.getvalue()
-    assert text.startswith("\r[1/2] image only")
-    assert "epoch   2/4 [############------------] loss 0.500" in text
-    assert text.endswith("accuracy 0.900\n") and text.count("\n") == 1
+    lines = stream.getvalue().split("\n")
+    assert lines[0] == "[1/2] image only        training"
+    assert lines[1].startswith("\r") and lines[1].count("\r") == 2  # drawn, then redrawn
+    assert "4/4" in lines[1] and lines[1].endswith("loss: 0.2500")
+    assert lines[2].startswith("[1/2] image only        done in ") and lines[3:] == [""]
+    bar.begin("text only")
+    bar.draw(0, 4, 0.5, 0.7)
+    bar.close()  # interrupted: the open bar's line is ended
+    assert stream.getvalue().endswith("loss: 0.7000\n")
 
 
 def test_progress_prints_lines_when_not_a_terminal():

@@ -1,13 +1,17 @@
-"""Text progress bars for the demo, and Ctrl-C that survives TensorFlow."""
+"""Progress of the demo's models (Keras' own progress bar on a terminal), and Ctrl-C that
+survives TensorFlow."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any, TextIO
 
 
 class Progress:
-    """A one-line text bar per model on ``stream``; redrawn in place on a terminal."""
+    """Progress of each model on ``stream``: on a terminal a :class:`keras.utils.Progbar`
+    over its epochs (redrawn in place), in a log one line when it starts and when it ends.
+    """
 
     def __init__(self, stream: TextIO, n_models: int, verbose: bool) -> None:
         self.stream = stream
@@ -17,37 +21,34 @@ class Progress:
         self.index = 0
         self.label = ""
         self.start = 0.0
-        self._open = False
-        self._drawn = 0.0
-        self._loss: float | None = None
+        self._bar: Any = None
+        self._open = False  # a bar is on the screen without its final newline
 
     def begin(self, label: str) -> None:
         self.index += 1
         self.label = label
         self.start = time.perf_counter()
-        self._loss = None
-        if not self.tty:
-            self._line(f"{self._prefix()} training ...")
+        self._bar = None
+        self._line(f"{self._prefix()} training" + ("" if self.tty else " ..."))
 
     def _prefix(self) -> str:
         return f"[{self.index}/{self.n_models}] {self.label:<17}"
 
     def draw(self, epoch: int, epochs: int, fraction: float, loss: float | None) -> None:
-        now = time.perf_counter()
-        if not self.tty or (fraction not in (0.0, 1.0) and now - self._drawn < 0.1):
-            return  # at most ten redraws a second
-        self._drawn = now
-        width = 24
-        filled = int(width * min(1.0, (epoch + fraction) / epochs))
-        bar = "#" * filled + "-" * (width - filled)
-        text = f"{self._prefix()} epoch {min(epoch + 1, epochs):>3}/{epochs} [{bar}]"
-        loss = self._loss = loss if loss is not None else self._loss  # keep the last one shown
-        if loss is not None:
-            text += f" loss {loss:.3f}"
-        text += f" {now - self.start:5.1f}s"
-        self.stream.write("\r" + text + "\x1b[K")
-        self.stream.flush()
-        self._open = True
+        """Show ``epoch + fraction`` of ``epochs`` done (a terminal only)."""
+        if not self.tty:
+            return
+        if self._bar is None:
+            from mmsk import _backend
+
+            self._bar = _backend.keras().utils.Progbar(
+                epochs, stateful_metrics=["loss"], unit_name="epoch"
+            )
+        done = min(epoch + fraction, epochs)
+        values = None if loss is None else [("loss", loss)]
+        with contextlib.redirect_stdout(self.stream):  # Progbar writes to sys.stdout
+            self._bar.update(done, values=values)
+        self._open = done < epochs  # at the target, Progbar ends its line itself
 
     def epoch_done(self, epoch: int, epochs: int, loss: float | None) -> None:
         if self.verbose:
@@ -58,16 +59,16 @@ class Progress:
         self._line(f"{self._prefix()} done in {time.perf_counter() - self.start:.1f}s: {summary}")
 
     def _line(self, text: str) -> None:
-        self.stream.write(("\r\x1b[K" if self._open else "") + text + "\n")
+        self.close()
+        self.stream.write(text + "\n")
         self.stream.flush()
-        self._open = False
 
     def close(self) -> None:
-        """End a bar left open (after an interrupt)."""
+        """End a bar left open (finished early, or after an interrupt)."""
         if self._open:
             self.stream.write("\n")
             self.stream.flush()
-            self._open = False
+        self._bar, self._open = None, False
 
 
 def progress_callback(progress: Progress) -> Any:
