@@ -43,11 +43,8 @@ _ORDER = (
 )
 RANDOM_KEPT: dict[str, str] = {
     "test_search_cv_results_rank_tie_breaking": _ORDER,
-    "test_search_cv_timing": _ORDER,
     "test_search_default_iid": _ORDER,
-    "test_scalar_fit_param_compat": (
-        "samples scipy.stats distributions, which Keras Tuner's oracle cannot (use Float)"
-    ),
+    "test_search_cv_timing": _ORDER,
 }
 
 

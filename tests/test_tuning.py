@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,10 +11,19 @@ from sklearn.preprocessing import StandardScaler
 
 from mmsk import KerasTunerSearchCV, MultimodalClassifier, MultimodalRegressor, load
 from mmsk.exceptions import MmskError, ParameterError, UnknownComponentError
-from mmsk.tuning import Boolean, Float, Int, SearchCallback, SearchError, TrialRecord
-from mmsk.tuning._progress import TextProgress
+from mmsk.tuning import (
+    Boolean,
+    Choice,
+    Fixed,
+    Float,
+    Int,
+    SearchCallback,
+    SearchError,
+    TrialRecord,
+)
 
 kt = pytest.importorskip("keras_tuner")
+keras = pytest.importorskip("keras")
 
 
 @pytest.fixture(scope="module")
@@ -84,34 +91,49 @@ def test_random_search_gives_sklearn_results_and_a_refit_best(data, tmp_path):
     assert len(search.trials_) == 3 and all(isinstance(t, TrialRecord) for t in search.trials_)
 
 
-@pytest.mark.slow
 def test_pipeline_and_conditional_settings(data):
+    # The grid oracle over declarations: a condition on a Pipeline step's setting.
+    from sklearn.linear_model import SGDClassifier
+
     X, y = data
-    pipe = Pipeline([("scale", StandardScaler()), ("clf", clf())])
+    pipe = Pipeline([("scale", StandardScaler()), ("clf", SGDClassifier(random_state=0))])
     space = {
-        "clf__fusion": ["concat", "attention"],
-        "clf__fusion__num_heads": Int(1, 2, when={"clf__fusion": "attention"}),
+        "clf__penalty": ["l2", "elasticnet"],
+        "clf__l1_ratio": Choice([0.2, 0.8], when={"clf__penalty": "elasticnet"}),
     }
     search = KerasTunerSearchCV(pipe, space, tuner="grid", max_trials=None, cv=2,
                                 progress=False).fit(X, y)  # fmt: skip
     params = search.cv_results_["params"]
-    # The grid: concat, and attention with 1 or 2 heads.
+    # The grid: l2, and elasticnet with either ratio.
     assert len(params) == 3
     for p in params:
-        assert ("clf__fusion__num_heads" in p) == (p["clf__fusion"] == "attention")
-    heads = search.cv_results_["param_clf__fusion__num_heads"]
-    concat = np.array([p["clf__fusion"] == "concat" for p in params])
-    assert heads.mask[concat].all() and not heads.mask[~concat].any()
+        assert ("clf__l1_ratio" in p) == (p["clf__penalty"] == "elasticnet")
+    ratios = search.cv_results_["param_clf__l1_ratio"]
+    l2 = np.array([p["clf__penalty"] == "l2" for p in params])
+    assert ratios.mask[l2].all() and not ratios.mask[~l2].any()
     assert isinstance(search.best_estimator_, Pipeline)
+    best = search.best_estimator_.get_params()["clf__penalty"]
+    assert best == search.best_params_["clf__penalty"]
 
 
-def test_grid_tuner_tries_the_same_candidates_as_gridsearchcv(data):
+def test_nested_component_names_of_an_mmsk_pipeline_are_checked_before_training(data):
+    pipe = Pipeline([("scale", StandardScaler()), ("clf", clf())])
+    space = {"clf__fusion": ["attention"], "clf__fusion__num_headz": Int(1, 2)}
+    with pytest.raises(ParameterError, match="num_headz"):
+        KerasTunerSearchCV(pipe, space, tuner="random", progress=False).fit(*data)
+
+
+def test_grid_oracle_over_declarations_tries_the_parametergrid(data):
+    # Declarations go through Keras Tuner's GridSearchOracle: the same candidates.
+    from sklearn.linear_model import LogisticRegression
+
     X, y = data
-    space = {"head_units": [4, 8], "learning_rate": [1e-3, 1e-2]}
-    search = KerasTunerSearchCV(clf(epochs=1), space, tuner="grid", max_trials=None, cv=2,
-                                progress=False).fit(X, y)  # fmt: skip
+    space = {"C": Choice([0.1, 1.0]), "max_iter": Int(50, 100, step=50)}
+    search = KerasTunerSearchCV(LogisticRegression(), space, tuner="grid", max_trials=None,
+                                cv=2, progress=False).fit(X, y)  # fmt: skip
     tried = sorted(sorted(p.items()) for p in search.cv_results_["params"])
-    assert tried == sorted(sorted(p.items()) for p in ParameterGrid(space))
+    grid_ = {"C": [0.1, 1.0], "max_iter": [50, 100]}
+    assert tried == sorted(sorted(p.items()) for p in ParameterGrid(grid_))
 
 
 def test_failed_trials_are_recorded_and_the_search_goes_on(data):
@@ -151,32 +173,60 @@ def test_error_score_raise_propagates_the_original_error(data):
         search.fit(X, y)
 
 
+class FirstEpochs(keras.callbacks.Callback):
+    """Records the first epoch of every Keras fit: 0 trains afresh, more continues."""
+
+    starts: list[int] = []  # shared by the clones the search makes
+
+    def on_train_begin(self, logs=None):
+        self._first = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._first:
+            FirstEpochs.starts.append(epoch)
+            self._first = False
+
+
 @pytest.mark.slow
-def test_hyperband_budgets_epochs_and_continues_short_trials(data, tmp_path):
-    X, y = data
+@pytest.mark.parametrize("directory", [True, False], ids=["directory", "in-memory"])
+def test_hyperband_budgets_epochs_and_continues_short_trials(data, tmp_path, directory):
+    X, y = data[0][:48], data[1][:48]
+    FirstEpochs.starts = []
+    # A callback of the test's own class would not be kept in the folder (mmsk.load does
+    # not trust it): the folder's fold files are checked instead.
+    estimator = clf(early_stopping=False, callbacks=None if directory else [FirstEpochs()])
     search = KerasTunerSearchCV(
-        clf(), {"learning_rate": Float(1e-3, 3e-2, sampling="log")}, tuner="hyperband",
-        max_epochs=2, factor=2, cv=2, directory=tmp_path, project_name="hb", random_state=1,
-        progress=False,
+        estimator, {"learning_rate": Float(1e-3, 3e-2, sampling="log")}, tuner="hyperband",
+        max_epochs=2, factor=2, cv=2, directory=tmp_path if directory else None,
+        project_name="hb", random_state=1, progress=False,
     ).fit(X, y)  # fmt: skip
     res = search.cv_results_
     epochs = [p["epochs"] for p in res["params"]]
     assert set(epochs) == {1, 2}
     assert list(res["epochs"]) == epochs
     assert search.best_estimator_.n_epochs_ == search.best_params_["epochs"]
+    if not directory:
+        # Every fold of a continued trial starts at its parent's epochs: the parent's
+        # fold models were kept in memory.  The rest, and the refit, start at 0.
+        starts = FirstEpochs.starts
+        assert len(starts) == 2 * len(epochs) + 1
+        continued = [s for s in starts if s > 0]
+        assert continued and len(continued) % 2 == 0 and set(continued) == {1}
+        assert not list(tmp_path.iterdir())
+        return
     # A continued trial's fold model holds its parent's history and only added epochs.
     oracle = kt.oracles.HyperbandOracle(kt.Objective("score", "max"), max_epochs=2, factor=2)
     oracle._set_project_dir(str(tmp_path), "hb")
     oracle.reload()
-    continued = [t for t in oracle.trials.values() if "tuner/trial_id" in t.hyperparameters.values]
-    assert continued
-    trial = continued[0]
+    trials = [t for t in oracle.trials.values() if "tuner/trial_id" in t.hyperparameters.values]
+    assert trials
+    trial = trials[0]
     parent = trial.hyperparameters.values["tuner/trial_id"]
     child_models = sorted((tmp_path / "hb" / f"trial_{trial.trial_id}").glob("fold-*.zip"))
     assert len(child_models) == 2
     for path in child_models:
         child = load(path)
-        fold = path.name.split("-")[1]  # fold-<rows>-<settings>.zip
+        fold = path.name.split("-")[1]  # fold-<data and rows>-<settings>.zip
         (mother_path,) = (tmp_path / "hb" / f"trial_{parent}").glob(f"fold-{fold}-*.zip")
         mother = load(mother_path)
         n = mother.n_epochs_
@@ -217,16 +267,6 @@ def test_to_hypermodel_drives_keras_tuner_with_raw_data(data, tmp_path):
     assert model.count_params() == est.model_.count_params()
 
 
-def test_text_progress_prints_one_line_per_trial():
-    out = io.StringIO()
-    bar = TextProgress(out)
-    bar.on_search_begin(None)
-    bar.on_trial_end(None, TrialRecord("0", status="COMPLETED", score=0.7))
-    bar.on_trial_end(None, TrialRecord("1", status="FAILED", error="boom"))
-    lines = out.getvalue().splitlines()
-    assert len(lines) == 2 and "best 0.7000" in lines[1] and "failed" in lines[1]
-
-
 @pytest.mark.parametrize(
     ("space", "kwargs", "match"),
     [
@@ -236,6 +276,7 @@ def test_text_progress_prints_one_line_per_trial():
         ({"head_units": Int(1, 2, when={"fusion": "attention"})}, {}, "fusion"),
         ({"learning_rate": [0.1]}, {"tuner": "nope"}, "tuner"),
         ({"epochs": [1, 2]}, {"tuner": "hyperband"}, "epochs"),
+        ({"learning_rate": pytest.importorskip("scipy.stats").expon()}, {}, "expon"),
     ],
 )
 def test_bad_search_settings_raise_parameter_errors(data, space, kwargs, match):
@@ -520,3 +561,131 @@ def test_sklearn_19_gaps_multimetric_refit_callable_and_callback_context(small):
     kt_search.fit(X, y)
     assert {"trial_id", "status", "error"} <= set(seen[-1])
     assert "callback_ctx" in inspect.signature(KerasTunerSearchCV._run_search).parameters
+
+
+# ---- issue 15, the gaps left: no wrapper, one verbose line, metrics, progress ------------
+
+
+@pytest.mark.parametrize("tuner", ["grid", "random"])
+def test_the_users_estimator_is_never_swapped_during_fit(small, tmp_path, tuner):
+    # With a directory, fit swapped self.estimator for a caching wrapper (_TrialFit) that
+    # scorers and callbacks then saw.
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = small
+    user = LogisticRegression()
+    seen, scored = [], []
+
+    class Watch(SearchCallback):
+        def on_trial_begin(self, search, trial):
+            seen.append(search.estimator)
+
+        def on_trial_end(self, search, trial):
+            seen.append(search.estimator)
+
+    def scorer(estimator, X_, y_):
+        scored.append(type(estimator))
+        return float(np.mean(estimator.predict(X_) == y_))
+
+    kw = {"max_trials": None} if tuner == "grid" else {"max_trials": 2, "random_state": 0}
+    search = KerasTunerSearchCV(user, {"C": [0.1, 1.0]}, tuner=tuner, cv=2, scoring=scorer,
+                                directory=tmp_path, callbacks=[Watch()], progress=False,
+                                **kw).fit(X, y)  # fmt: skip
+    assert seen and all(estimator is user for estimator in seen)
+    assert set(scored) == {LogisticRegression}
+    assert type(search.best_estimator_) is LogisticRegression
+    assert list(tmp_path.glob("**/fold-*.zip"))  # the fold models were still kept
+    again = KerasTunerSearchCV(user, {"C": [0.1, 1.0]}, tuner=tuner, cv=2, scoring=scorer,
+                               directory=tmp_path, progress=False, **kw).fit(X, y)  # fmt: skip
+    np.testing.assert_allclose(again.cv_results_["mean_test_score"],
+                               search.cv_results_["mean_test_score"])  # fmt: skip
+    assert set(scored) == {LogisticRegression}  # read back, scored as the user's class
+
+
+def test_an_oracle_prints_sklearns_verbose_line_once_per_search(small, capsys):
+    # The line was printed per trial, as "... for each of 1 candidates".
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = small
+    KerasTunerSearchCV(LogisticRegression(), {"C": Float(0.1, 1.0)}, tuner="random",
+                       max_trials=3, cv=2, verbose=1, random_state=0,
+                       progress=False).fit(X, y)  # fmt: skip
+    out = capsys.readouterr().out
+    assert out.count("Fitting 2 folds for each of 3 candidates, totalling 6 fits") == 1
+    assert "1 candidates" not in out
+
+
+@pytest.mark.parametrize("refit", [False, "callable"])
+def test_several_metrics_need_no_objective(small, refit):
+    # With refit=False or a callable, an extra objective= was demanded.
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = small
+    refit_ = (lambda results: 0) if refit == "callable" else refit
+    search = KerasTunerSearchCV(LogisticRegression(), {"C": Float(0.01, 1.0, sampling="log")},
+                                tuner="random", max_trials=2, cv=2, random_state=0,
+                                scoring=["f1", "accuracy"], refit=refit_,
+                                progress=False).fit(X, y)  # fmt: skip
+    # The oracle maximised the first metric of scoring.
+    scores = [t.score for t in search.trials_]
+    np.testing.assert_allclose(scores, search.cv_results_["mean_test_f1"])
+    assert "rank_test_f1" in search.results_frame().columns
+    with pytest.raises(ParameterError, match="objective must be one of"):
+        KerasTunerSearchCV(LogisticRegression(), {"C": Float(0.01, 1.0)}, tuner="random",
+                           max_trials=1, cv=2, scoring=["f1", "accuracy"], refit=False,
+                           objective="roc_auc", progress=False).fit(X, y)  # fmt: skip
+
+
+def test_a_plain_grid_refuses_keras_tuners_distributed_mode(small, monkeypatch):
+    # A ParameterGrid runs in one process: each chief and worker would run all of it.
+    from sklearn.linear_model import LogisticRegression
+
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner0")
+    with pytest.raises(ParameterError, match="Choice"):
+        grid(LogisticRegression(), {"C": [0.1, 1.0]}, cv=2).fit(*small)
+
+
+def test_text_progress_is_keras_progbar_and_off_under_a_widget_dashboard(small, capsys):
+    from sklearn.linear_model import LogisticRegression
+
+    from mmsk.widgets import TunerDashboard
+
+    X, y = small
+
+    def run(**kw):
+        KerasTunerSearchCV(LogisticRegression(), {"C": Float(0.1, 1.0)}, tuner="random",
+                           max_trials=2, cv=2, random_state=0, **kw).fit(X, y)  # fmt: skip
+        return capsys.readouterr()
+
+    shown = run()  # progress="auto", no callback: the bar, on stdout (not pink stderr)
+    assert "2/2" in shown.out and "best:" in shown.out and "2/2" not in shown.err
+    dashboard = TunerDashboard(mode="widget", plot=False)
+    quiet = run(callbacks=[dashboard])
+    assert "2/2" not in quiet.out + quiet.err
+    assert len(dashboard.trials) == 2
+    assert "2/2" in run(callbacks=[dashboard], progress=True).out
+    assert "2/2" not in run(progress=False).out
+
+
+def test_a_fixed_object_reaches_set_params_as_itself(small):
+    # A Fixed (single) value Keras Tuner cannot hold went to set_params as its label.
+    from sklearn.linear_model import LogisticRegression
+
+    weights = {0: 1.0, 1: 2.0}
+    space = {"C": [0.5, 1.0], "class_weight": Fixed(weights)}
+    search = KerasTunerSearchCV(LogisticRegression(), space, tuner="random", max_trials=2,
+                                cv=2, random_state=0, progress=False).fit(*small)  # fmt: skip
+    assert [p["class_weight"] for p in search.cv_results_["params"]] == [weights, weights]
+    assert search.best_estimator_.class_weight == weights
+
+
+def test_scipy_uniform_loguniform_and_randint_are_sampled_as_float_and_int(small):
+    from scipy.stats import loguniform, randint, uniform
+    from sklearn.linear_model import LogisticRegression
+
+    space = {"C": loguniform(1e-2, 1e2), "tol": uniform(1e-4, 1e-3), "max_iter": randint(50, 60)}
+    search = KerasTunerSearchCV(LogisticRegression(), space, tuner="random", max_trials=3,
+                                cv=2, random_state=0, progress=False).fit(*small)  # fmt: skip
+    for p in search.cv_results_["params"]:
+        assert 1e-2 <= p["C"] <= 1e2 and 1e-4 <= p["tol"] <= 1.1e-3
+        assert isinstance(p["max_iter"], int) and 50 <= p["max_iter"] <= 59

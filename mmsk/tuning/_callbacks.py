@@ -51,6 +51,21 @@ class SearchCallback:
     Pass instances as ``KerasTunerSearchCV(..., callbacks=[...])``.  Hooks run
     in the process that drives the search, between trials.
 
+    What a callback can rely on: ``search`` is the search itself, and
+    ``search.estimator`` is the user's estimator at every hook (the search
+    never wraps or swaps it); ``search.n_splits_`` is the number of folds of
+    each trial; ``search.max_trials`` and ``search.tuner`` say how many trials
+    to expect (Hyperband decides its own number).  A trial's metric is
+    ``search.scoring`` (the oracle maximises ``trial.score``, the mean over
+    the folds).
+
+    Attributes
+    ----------
+    replaces_progress : bool
+        True when the callback shows the search's progress itself (a widget):
+        the search's text progress bar is then off by default
+        (``progress="auto"``).
+
     Examples
     --------
     >>> from mmsk.tuning import SearchCallback
@@ -58,6 +73,8 @@ class SearchCallback:
     ...     def on_trial_end(self, search, trial):
     ...         print(trial.trial_id, trial.status, trial.score)
     """
+
+    replaces_progress: bool = False
 
     def on_search_begin(self, search: Any) -> None:
         """Called once before the first trial."""
@@ -70,3 +87,14 @@ class SearchCallback:
 
     def on_search_end(self, search: Any) -> None:
         """Called once after the last trial, before the refit."""
+
+
+def replaces_progress(callback: Any) -> bool:
+    """Whether ``callback`` shows progress itself, so the text bar stays off.
+
+    Its ``replaces_progress`` attribute says so; a callback that draws widgets
+    (``active_mode == "widget"``, as ``TunerDashboard`` in a notebook) does too.
+    """
+    if getattr(callback, "active_mode", None) == "widget":
+        return True
+    return bool(getattr(callback, "replaces_progress", False))

@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
-import math
+import itertools
 import os
 import shutil
 import tempfile
+import time
 import warnings
+from contextlib import nullcontext
 from numbers import Integral
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
-from sklearn.exceptions import FitFailedWarning
-from sklearn.model_selection import ParameterGrid
+from sklearn.base import clone, is_classifier
+from sklearn.metrics._scorer import _MultimetricScorer
+from sklearn.model_selection import ParameterGrid, check_cv
 from sklearn.model_selection._search import BaseSearchCV
+from sklearn.model_selection._validation import (
+    _insert_error_scores,
+    _warn_or_raise_about_fit_failures,
+)
 from sklearn.utils import check_random_state, indexable
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.parallel import Parallel
 from sklearn.utils.validation import _check_method_params, check_is_fitted
 
 from mmsk import _backend
 from mmsk._validation import ParamValidation
 from mmsk.exceptions import MmskError, ParameterError
-from mmsk.tuning._callbacks import SearchCallback, TrialRecord
-from mmsk.tuning._progress import TextProgress
+from mmsk.tuning._callbacks import SearchCallback, TrialRecord, replaces_progress
+from mmsk.tuning._evaluate import FoldRunner
+from mmsk.tuning._progress import TrialProgress
 from mmsk.tuning._space import (
     TUNER_PREFIX,
     SearchSpace,
@@ -32,26 +40,14 @@ from mmsk.tuning._space import (
     has_declarations,
     nested_ok,
 )
-from mmsk.tuning._trial_fit import TrialContext, _TrialFit, final_estimator, settings_key
+from mmsk.tuning._trial_fit import final_estimator, settings_key
 
 TUNERS = ("bayesian", "random", "hyperband", "grid")
+_RUNNING = ("_runner", "_out", "_params", "_progress", "_known", "_fatal")  # not pickled
 
 
 class SearchError(MmskError, RuntimeError):
     """The search could not go on (e.g. too many trials failed in a row)."""
-
-
-class FixedSplits:
-    """CV splits made once: every trial of a search scores on the same folds."""
-
-    def __init__(self, splits: list[tuple[Any, Any]]) -> None:
-        self.splits = splits
-
-    def split(self, X: Any = None, y: Any = None, groups: Any = None) -> Any:
-        return iter(self.splits)
-
-    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
-        return len(self.splits)
 
 
 def _subcontext(callback_ctx: Any, search: Any, n_tasks: int | None, sequential: bool) -> Any:
@@ -96,12 +92,12 @@ class KerasTunerSearchCV(ParamValidation, BaseSearchCV):
         The Keras Tuner oracle.  ``"grid"`` over a ``param_grid`` evaluates
         ``ParameterGrid`` exactly as ``GridSearchCV`` does, in one call.
         Hyperband spends epochs as its budget: it sets the estimator's
-        ``epochs`` per trial and, with a ``directory``, continues a promising
-        short trial's fold models (``warm_start``) instead of training them
-        again.
+        ``epochs`` per trial and continues a promising short trial's fold
+        models (``warm_start``) instead of training them again.
     objective : str, optional
         With several ``scoring`` metrics, the one the oracle maximises
-        (default: ``refit`` when it names one).
+        (default: ``refit`` when it names one, else the first metric of
+        ``scoring``).
     max_trials : int or None, default=10
         Trials to run (``None``: the whole grid); not used by Hyperband.
     max_epochs : int, optional
@@ -118,8 +114,8 @@ class KerasTunerSearchCV(ParamValidation, BaseSearchCV):
         Where the search (oracle state, trials, each fold's fitted model) is
         kept, so a killed search resumes.  Fold models are named by a
         fingerprint of their training data and settings.  Default: nothing is
-        kept (fold models stay in memory; the oracle works in a temporary
-        folder).
+        written (the oracle works in a temporary folder; Hyperband keeps the
+        fold models it may continue in memory).
     project_name : str, default="mmsk_search"
         Sub-folder of ``directory`` for this search.
     overwrite : bool, default=False
@@ -133,8 +129,10 @@ class KerasTunerSearchCV(ParamValidation, BaseSearchCV):
         Seed of the oracle.
     callbacks : list of SearchCallback, optional
         Watchers of the trials (e.g. :class:`mmsk.widgets.TunerDashboard`).
-    progress : bool, default=True
-        Print a progress bar of the trials on stderr.
+    progress : bool or "auto", default="auto"
+        Print a progress bar of the trials (``keras.utils.Progbar``, on
+        standard output).  ``"auto"``: unless a callback shows progress
+        itself (a :class:`~mmsk.widgets.TunerDashboard` in a notebook).
 
     Attributes
     ----------
@@ -176,7 +174,7 @@ class KerasTunerSearchCV(ParamValidation, BaseSearchCV):
         "max_consecutive_failed_trials": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "callbacks": [list, None],
-        "progress": ["boolean"],
+        "progress": ["boolean", StrOptions({"auto"})],
     }
 
     def __init__(
@@ -200,7 +198,7 @@ class KerasTunerSearchCV(ParamValidation, BaseSearchCV):
         n_jobs: int | None = None,
         random_state: Any = None,
         callbacks: list[SearchCallback] | None = None,
-        progress: bool = True,
+        progress: bool | str = "auto",
         verbose: int = 0,
         pre_dispatch: Any = "2*n_jobs",
         error_score: Any = np.nan,
@@ -226,6 +224,12 @@ class KerasTunerSearchCV(ParamValidation, BaseSearchCV):
         self.random_state = random_state
         self.callbacks = callbacks
         self.progress = progress
+
+    def __getstate__(self) -> dict[str, Any]:
+        # sklearn pickles the search into each fold's task (``caller``): without
+        # the state of a running search (the workers, fold models in memory).
+        state = super().__getstate__()
+        return {k: v for k, v in state.items() if k not in _RUNNING}
 
     # ---- set-up ------------------------------------------------------------
     def _grid_mode(self) -> bool:
@@ -292,19 +296,39 @@ class KerasTunerSearchCV(ParamValidation, BaseSearchCV):
             )
         return f"{prefix}epochs"
 
-    def _metric(self) -> str:
+    def _objective(self, scores: Any) -> str:
+        """The metric the oracle maximises, given one fold's test scores.
+
+        One metric: ``"score"``.  Several: ``objective``, else ``refit`` when
+        it names one, else the first metric of ``scoring`` (in its order).
+        """
+        if not isinstance(scores, dict):
+            if self.objective not in (None, "score"):
+                raise ParameterError(
+                    f"objective={self.objective!r} names a metric, but scoring gives one "
+                    "score; remove objective or pass several metrics as scoring"
+                )
+            return "score"
+        names = list(scores)
         if self.objective is not None:
+            if self.objective not in names:
+                raise ParameterError(
+                    f"objective must be one of the scoring metrics {names}. "
+                    f"Received: objective={self.objective!r}"
+                )
             return self.objective
-        if isinstance(self.scoring, (list, tuple, set, dict)):
-            if isinstance(self.refit, str):
-                return self.refit
-            if self._grid_mode():
-                return "score"  # no oracle to steer; sklearn picks by refit
+        return self.refit if isinstance(self.refit, str) and self.refit in names else names[0]
+
+    def _check_distributed(self) -> None:
+        """A ParameterGrid runs in one process: refuse Keras Tuner's distributed mode."""
+        if self._grid_mode() and os.environ.get("KERASTUNER_TUNER_ID"):
             raise ParameterError(
-                "with several scoring metrics, name the one the oracle maximises: "
-                f"objective='...' (one of {sorted(self.scoring)})"
+                "tuner='grid' over a param_grid runs in one process, as GridSearchCV does, "
+                "and cannot be shared by Keras Tuner's chief and workers "
+                "(KERASTUNER_TUNER_ID is set). Declare the values with "
+                "mmsk.tuning.Choice([...]) to search the grid with Keras Tuner's "
+                "GridSearchOracle, which can."
             )
-        return "score"
 
     # ---- fit ---------------------------------------------------------------
     def fit(self, X: Any, y: Any = None, **params: Any) -> KerasTunerSearchCV:
@@ -325,37 +349,121 @@ class KerasTunerSearchCV(ParamValidation, BaseSearchCV):
         self
         """
         space = self._check_setup()
-        self._space, self._metric_name = space, self._metric()
-        self._data: tuple[Any, Any, dict[str, Any]] | None = (X, y, params)
+        self._check_distributed()
+        self._space = space
+        self._metric_name = "score"
         self.trials_: list[TrialRecord] = []
-        self._failed: dict[str, str] = {}  # trials whose every fit failed: their error
-        self._real: tuple | None = None  # sklearn's own candidates and fold results
-        self._warned: set[str] = set()
         self._fatal: BaseException | None = None
         self._known: dict[str, Any] = {}  # finished trials by id, read back from the folder
-        self._context = TrialContext()
-        if self.directory is None:
-            self._where: tuple[str, str] | None = None
-            try:
-                super().fit(X, y, **params)
-            finally:
-                self._data = None
-            self._refresh_failed()
-            return self
-        # Fold models are kept in the folder: sklearn fits a caching wrapper.
-        self._where = (os.fspath(self.directory), self.project_name or "mmsk_search")
-        self._check_folder()
-        user = self.estimator
-        self.estimator = _TrialFit(user, self._context)
+        self._where: tuple[str, str] | None = None
+        if self.directory is not None:
+            self._where = (os.fspath(self.directory), self.project_name or "mmsk_search")
+            self._check_folder()
         try:
-            super().fit(X, y, **params)
+            self._fit(X, y, params)
         finally:
-            self.estimator = user
-            self._data = None
-        self._refresh_failed()
-        if hasattr(self, "best_estimator_"):
-            self.best_estimator_: Any = self.best_estimator_.estimator_
+            self._runner: FoldRunner | None = None  # drops the fold models kept in memory
         return self
+
+    def _fit(self, X: Any, y: Any, params: dict[str, Any]) -> None:
+        """sklearn's ``BaseSearchCV.fit``, with the folds run by a FoldRunner."""
+        scorers, refit_metric = self._get_scorers()
+        X, y = indexable(X, y)
+        params = _check_method_params(X, params=params)
+        routed = self._get_routed_params_for_fit(params)
+        weight = params.get("sample_weight")
+        meta = None if weight is None else {"sample_weight": weight}
+        root = None
+        if hasattr(self, "_init_callback_context"):  # sklearn >= 1.9
+            root = self._init_callback_context(
+                max_subtasks=1 + (self.refit is not False)
+            ).call_on_fit_task_begin(estimator=self, X=X, y=y, metadata=meta)
+        cv = self._checked_cv_orig = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
+        split = routed.splitter.split
+        if hasattr(self, "_check_input_parameters"):
+            self._check_input_parameters(X=X, y=y, split_params=split)
+        self.n_splits_ = cv.get_n_splits(X, y, **split)
+        splits = list(cv.split(X, y, **split))  # once per search: every trial, same folds
+        if len(splits) != self.n_splits_:
+            raise ValueError(
+                "cv.split and cv.get_n_splits return inconsistent results. "
+                f"Expected {self.n_splits_} splits, got {len(splits)}"
+            )
+        self._params: list[dict] = []
+        self._out: list[dict] = []
+        memory: dict[str, Any] | None = {} if self.tuner == "hyperband" else None
+        # Results as they come: each fold's model is kept as soon as it is fitted, so a
+        # killed search loses at most the folds being fitted.
+        parallel = Parallel(n_jobs=self.n_jobs, pre_dispatch=self.pre_dispatch,
+                            return_as="generator")  # fmt: skip
+        with parallel:
+            self._runner = FoldRunner(
+                self, X, y, routed, scorers, splits, parallel,
+                cache=self._where is not None or memory is not None, memory=memory,
+            )  # fmt: skip
+            self._runner.max_epochs = getattr(self, "_max_epochs", None)
+            if root is not None:
+                self._run_search(self._evaluate_candidates, callback_ctx=root)
+            else:
+                self._run_search(self._evaluate_candidates)
+        out = self._out
+        if not out:
+            raise ValueError(
+                "No fits were performed. Was the CV iterator empty? Were there no candidates?"
+            )
+        _warn_or_raise_about_fit_failures(out, self.error_score)  # once per search
+        if callable(self.scoring):
+            _insert_error_scores(out, self.error_score)
+        first = next((o["test_scores"] for o in out if o["fit_error"] is None), None)
+        self._metric_name = self._objective(first)
+        results = self._format_results(self._params, self.n_splits_, out)
+        self.multimetric_ = isinstance(out[0]["test_scores"], dict)
+        if callable(self.scoring) and self.multimetric_:
+            self._check_refit_for_multimetric(out[0]["test_scores"])
+            refit_metric = self.refit
+        if self.refit or not self.multimetric_:
+            self.best_index_ = self._select_best_index(self.refit, refit_metric, results)
+            if not callable(self.refit):
+                self.best_score_ = results[f"mean_test_{refit_metric}"][self.best_index_]
+            self.best_params_ = results["params"][self.best_index_]
+        if self.refit:
+            self._refit(X, y, routed.estimator.fit, root, meta)
+        self.scorer_ = scorers._scorers if isinstance(scorers, _MultimetricScorer) else scorers
+        self.cv_results_ = results
+        if root is not None:
+            root.call_on_fit_task_end(estimator=self, X=X, y=y, metadata=meta)
+
+    def _refit(self, X: Any, y: Any, fit_params: dict, root: Any, meta: Any) -> None:
+        """The best settings on all of ``X`` (the estimator and parameters cloned)."""
+        best = clone(self.estimator).set_params(**clone(self.best_params_, safe=False))
+        self.best_estimator_: Any = best
+        ctx = root.subcontext(task_name="refit-with-best-params") if root is not None else None
+        with ctx.propagate_callback_context(best) if ctx is not None else nullcontext():
+            if ctx is not None:
+                ctx.call_on_fit_task_begin(estimator=self, X=X, y=y, metadata=meta)
+            start = time.time()
+            if y is not None:
+                best.fit(X, y, **fit_params)
+            else:
+                best.fit(X, **fit_params)
+            self.refit_time_ = time.time() - start
+        if hasattr(best, "feature_names_in_"):
+            self.feature_names_in_ = best.feature_names_in_
+        if ctx is not None:
+            ctx.call_on_fit_task_end(estimator=self, X=X, y=y, metadata=meta)
+
+    def _evaluate_candidates(
+        self, candidate_params: Any, cv: Any = None, more_results: Any = None,
+        callback_ctx: Any = None, *, folder: str | None = None,
+        parent: tuple[str | None, int] | None = None,
+    ) -> list[dict]:  # fmt: skip
+        """Cross-validate candidates (sklearn's ``evaluate_candidates``); their fold results."""
+        assert self._runner is not None
+        candidates = list(candidate_params)
+        out = self._runner.run(candidates, folder=folder, parent=parent, callback_ctx=callback_ctx)
+        self._params.extend(candidates)
+        self._out.extend(out)
+        return out
 
     def _check_folder(self) -> None:
         """Refuse to resume a search made with another search space."""
@@ -378,143 +486,85 @@ class KerasTunerSearchCV(ParamValidation, BaseSearchCV):
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(key)
 
-    def _fixed_splits(self) -> FixedSplits:
-        """The CV splits, made once per search (sklearn's routing of ``groups``)."""
-        assert self._data is not None
-        X, y, params = self._data
-        X, y = indexable(X, y)
-        params = _check_method_params(X, params=params)
-        routed = self._get_routed_params_for_fit(params)
-        return FixedSplits(list(self._checked_cv_orig.split(X, y, **routed.splitter.split)))
-
     def _run_search(self, evaluate_candidates: Any, *, callback_ctx: Any = None) -> None:
-        cv = self._cv = self._fixed_splits()
-        self._progress = TextProgress() if self.progress else None
+        self._progress = self._text_progress()
         if self._grid_mode():
-            self._run_grid(evaluate_candidates, cv, callback_ctx)
+            self._run_grid(evaluate_candidates, callback_ctx)
         else:
-            self._run_oracle(evaluate_candidates, cv, callback_ctx)
-        # What sklearn fits next is the refit on all rows: not a fold of any trial.
-        self._context.refit, self._context.trial_dir = True, None
+            self._run_oracle(evaluate_candidates, callback_ctx)
 
-    def _run_grid(self, evaluate_candidates: Any, cv: FixedSplits, callback_ctx: Any) -> None:
+    def _text_progress(self) -> TrialProgress | None:
+        """The text progress bar, unless ``progress=False`` or a widget shows progress."""
+        if self.progress == "auto":
+            shown = any(replaces_progress(c) for c in self.callbacks or [])
+            return None if shown else TrialProgress()
+        return TrialProgress() if self.progress else None
+
+    def _total(self) -> int | None:
+        """Candidates the search will try, when known."""
+        if self._grid_mode():
+            return len(self._candidates)
+        return None if self.tuner == "hyperband" else self.max_trials
+
+    def _say_fitting(self) -> None:
+        """sklearn's verbose line, once per search."""
+        if self.verbose > 0:
+            n, k = self._total(), self.n_splits_
+            if n is None:
+                print(f"Fitting {k} folds for each candidate the {self.tuner} oracle picks")
+            else:
+                print(f"Fitting {k} folds for each of {n} candidates, totalling {n * k} fits")
+
+    def _run_grid(self, evaluate_candidates: Any, callback_ctx: Any) -> None:
         """Every ParameterGrid candidate in one call, in its order, as GridSearchCV."""
         candidates = self._candidates
         self._notify("on_search_begin")
-        if self._where is not None:
-            self._context.trial_dir = os.path.join(*self._where, "grid")
-        search_ctx = _subcontext(callback_ctx, self, len(candidates) * cv.get_n_splits(), False)
-        results = evaluate_candidates(candidates, cv=cv, callback_ctx=search_ctx)
+        self._say_fitting()
+        folder = os.path.join(*self._where, "grid") if self._where is not None else None
+        k = self.n_splits_
+        search_ctx = _subcontext(callback_ctx, self, len(candidates) * k, False)
+        out = evaluate_candidates(candidates, callback_ctx=search_ctx, folder=folder)
         if search_ctx is not None:
             search_ctx.call_on_fit_task_end(estimator=self)
         for index, params in enumerate(candidates):
             record = TrialRecord(str(index), params, "RUNNING")
             self._notify("on_trial_begin", record)
-            self._finish(record, results, index)
+            folds = out[index * k : (index + 1) * k]
+            record.duration = float(sum(o["fit_time"] + o["score_time"] for o in folds))
+            self._finish(record, folds)
             self.trials_.append(record)
             self._notify("on_trial_end", record)
         self._notify("on_search_end")
 
-    def _finish(self, record: TrialRecord, results: dict, index: int) -> None:
-        record.error = self._errors[index]
-        record.status = "FAILED" if record.error else "COMPLETED"
-        record.duration = float(
-            results["mean_fit_time"][index] + results["mean_score_time"][index]
-        )
-        if f"mean_test_{self._metric_name}" not in results:  # several metrics, none named
-            self._metric_name = next(k for k in results if k.startswith("mean_test_"))[10:]
-        score = float(results[f"mean_test_{self._metric_name}"][index])
-        if record.status == "COMPLETED" and not math.isnan(score):
-            record.score = score
-            record.std = float(results[f"std_test_{self._metric_name}"][index])
+    def _finish(self, record: TrialRecord, folds: list[dict]) -> None:
+        """A trial's status, score and error from its folds' results."""
+        errors = [o["fit_error"] for o in folds if o["fit_error"] is not None]
+        record.error = _last_line(errors[0]) if errors else None
+        record.status = "FAILED" if errors else "COMPLETED"
+        scores = [o["test_scores"] for o in folds]
+        if errors or not folds:
+            return
+        metric = self._objective(scores[0])
+        values = np.array([s[metric] if isinstance(s, dict) else s for s in scores], float)
+        if np.isfinite(values).all():
+            record.score, record.std = float(values.mean()), float(values.std())
 
     def _format_results(
         self, candidate_params: Any, n_splits: int, out: Any, more_results: Any = None
     ) -> dict:
-        if not self._grid_mode():
-            self._real = (list(candidate_params), list(out), more_results)
-            candidate_params, out = self._with_failed(candidate_params, n_splits, out)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            results = super()._format_results(candidate_params, n_splits, out, more_results)
-        for warning in caught:  # sklearn warns once per call; a search is one call
-            kind = str(warning.message).split(":")[0]
-            if kind not in self._warned:
-                self._warned.add(kind)
-                warnings.warn_explicit(warning.message, warning.category, warning.filename,
-                                       warning.lineno)  # fmt: skip
-        errors = [
-            next((o["fit_error"] for o in out[i * n_splits : (i + 1) * n_splits]
-                  if o.get("fit_error")), None)
-            for i in range(len(candidate_params))
-        ]  # fmt: skip
-        self._errors = [_last_line(e) if e else None for e in errors]
+        results = super()._format_results(candidate_params, n_splits, out, more_results)
         if self._grid_mode():
             return results  # exactly GridSearchCV's; trials_ and results_frame() add the rest
         # The oracle's columns, seen by a refit callable too.
-        running = len(candidate_params) > len(self.trials_)  # the trial being evaluated
-        ids = [r.trial_id for r in self.trials_] + ([self._running] if running else [])
-        results["trial_id"] = np.array(ids, dtype=object)
-        results["status"] = np.array(
-            ["FAILED" if e else "COMPLETED" for e in errors], dtype=object
-        )
-        results["error"] = np.array(self._errors, dtype=object)
+        trials = self.trials_
+        results["trial_id"] = np.array([r.trial_id for r in trials], dtype=object)
+        results["status"] = np.array([r.status for r in trials], dtype=object)
+        results["error"] = np.array([r.error for r in trials], dtype=object)
         if self.tuner == "hyperband":
-            epochs = [r.epochs for r in self.trials_] + ([self._running_epochs] if running else [])
-            results["epochs"] = np.array(epochs, dtype=object)
+            results["epochs"] = np.array([r.epochs for r in trials], dtype=object)
         return results
 
-    def _with_failed(self, candidate_params: list, n_splits: int, out: list) -> tuple:
-        """Insert rows for trials whose every fit failed, in trial order.
-
-        sklearn raises "All the N fits failed" for such a one-candidate call
-        and keeps no row; GridSearchCV would show the candidate with
-        ``error_score``, so the row is made here from the recorded error.
-        """
-        if not self._failed or not out:
-            return candidate_params, out
-        real = iter(range(len(candidate_params)))
-        params: list = []
-        entries: list = []
-        for record in self.trials_:
-            if record.trial_id in self._failed:
-                error = self._failed[record.trial_id]
-                params.append(record.params)
-                entries += [self._failed_entry(out[0], error, test) for _, test in self._cv.splits]
-                continue
-            i = next(real)
-            params.append(candidate_params[i])
-            entries += out[i * n_splits : (i + 1) * n_splits]
-        for i in real:  # the trial being evaluated now
-            params.append(candidate_params[i])
-            entries += out[i * n_splits : (i + 1) * n_splits]
-        return params, entries
-
-    def _failed_entry(self, template: dict, error: str, test: Any) -> dict:
-        """A fold result like sklearn's for a failed fit (``error_score`` scores)."""
-        entry = dict(template)
-        for key in ("test_scores", "train_scores"):
-            if key in entry:
-                scores = entry[key]
-                keys = scores if isinstance(scores, dict) else None
-                entry[key] = (
-                    self.error_score if keys is None else dict.fromkeys(keys, self.error_score)
-                )
-        entry.update(fit_error=error, fit_time=0.0, score_time=0.0, n_test_samples=len(test))
-        return entry
-
-    def _refresh_failed(self) -> None:
-        """Add the rows of trials that failed after the last successful one."""
-        if self._grid_mode() or not self._failed or self._real is None:
-            return
-        params, out, more = self._real
-        results = self._format_results(params, self.n_splits_, out, more)
-        self.cv_results_ = results
-        if self.refit or not self.multimetric_:
-            metric = self.refit if self.multimetric_ else "score"
-            self.best_index_ = self._select_best_index(self.refit, metric, results)
-
-    def _run_oracle(self, evaluate_candidates: Any, cv: FixedSplits, callback_ctx: Any) -> None:
+    def _run_oracle(self, evaluate_candidates: Any, callback_ctx: Any) -> None:
         _backend.keras_tuner()  # a clear error when Keras Tuner is missing
         from mmsk.tuning._tuner import FatalError, SearchTuner, is_chief, make_oracle
 
@@ -534,9 +584,10 @@ class KerasTunerSearchCV(ParamValidation, BaseSearchCV):
         search_ctx = _subcontext(callback_ctx, self, None, True)
 
         def evaluate(trial: Any, record: TrialRecord) -> None:
-            self._evaluate(evaluate_candidates, cv, search_ctx, tuner, trial, record)
+            self._evaluate(evaluate_candidates, search_ctx, tuner, trial, record)
 
         self._notify("on_search_begin")
+        self._say_fitting()
         with warnings.catch_warnings():
             # Keras Tuner's own deprecated calls (threading.currentThread) on every trial.
             warnings.filterwarnings("ignore", category=DeprecationWarning, module="keras_tuner")
@@ -548,14 +599,14 @@ class KerasTunerSearchCV(ParamValidation, BaseSearchCV):
                 if self._fatal is not None:
                     raise self._fatal from None
                 raise
-            except RuntimeError as exc:  # Keras Tuner's limit on failures in a row
-                if not str(exc).startswith("Number of consecutive failures"):
+            except RuntimeError as exc:  # Keras Tuner's limit on failures in a row?
+                failed = list(itertools.takewhile(lambda r: r.status == "FAILED",
+                                                  reversed(self.trials_)))  # fmt: skip
+                if len(failed) < self.max_consecutive_failed_trials:
                     raise
-                failed = [r for r in self.trials_ if r.status == "FAILED"]
-                last = failed[-1].error if failed else str(exc)
                 raise SearchError(
-                    f"the search stopped: {self.max_consecutive_failed_trials} trials failed in "
-                    f"a row (max_consecutive_failed_trials). Last error: {last}"
+                    f"the search stopped: {len(failed)} trials failed in a row "
+                    f"(max_consecutive_failed_trials). Last error: {failed[0].error}"
                 ) from exc
             finally:
                 if temporary:
@@ -570,12 +621,6 @@ class KerasTunerSearchCV(ParamValidation, BaseSearchCV):
                 "no trial finished: the oracle had no trials left to run and none were "
                 "recorded in " + os.path.join(directory, project)
             )
-        if not any(r.status == "COMPLETED" for r in self.trials_):
-            n_fits = len(self.trials_) * cv.get_n_splits()
-            raise ValueError(
-                f"All the {n_fits} fits failed. It is very likely that your model is "
-                f"misconfigured. Last error: {self.trials_[-1].error}"
-            )
 
     def _describe(self, trial: Any) -> TrialRecord:
         assert self._space is not None
@@ -587,42 +632,34 @@ class KerasTunerSearchCV(ParamValidation, BaseSearchCV):
         return TrialRecord(trial.trial_id, params, "RUNNING", epochs=epochs)
 
     def _evaluate(
-        self, evaluate_candidates: Any, cv: FixedSplits, search_ctx: Any, tuner: Any,
-        trial: Any, record: TrialRecord,
+        self, evaluate_candidates: Any, search_ctx: Any, tuner: Any, trial: Any,
+        record: TrialRecord,
     ) -> None:  # fmt: skip
         values = trial.hyperparameters.values
-        ctx = self._context
-        if self._where is not None:
-            ctx.trial_dir = tuner.get_trial_dir(trial.trial_id)
+        folder = tuner.get_trial_dir(trial.trial_id) if self._where is not None else None
+        parent = None
         resume = values.get(f"{TUNER_PREFIX}trial_id")
-        ctx.resume_dir = tuner.get_trial_dir(resume) if resume and self._where else None
-        ctx.resume_epochs = None
-        if resume:
-            parent = self._known.get(resume) or tuner.oracle.get_trial(resume)
-            ctx.resume_epochs = self._describe(parent).epochs
-        self._running, self._running_epochs = record.trial_id, record.epochs
+        if resume:  # Hyperband: continue the fold models of this shorter trial
+            shorter = self._known.get(resume) or tuner.oracle.get_trial(resume)
+            epochs = self._describe(shorter).epochs
+            if epochs is not None:
+                where = tuner.get_trial_dir(resume) if self._where is not None else None
+                parent = (where, int(epochs))
         trial_ctx = None
         if search_ctx is not None:  # one task per trial, its folds below it
             trial_ctx = search_ctx.subcontext(
-                task_name="trial", max_subtasks=cv.get_n_splits(), sequential_subtasks=False
+                task_name="trial", max_subtasks=self.n_splits_, sequential_subtasks=False
             ).call_on_fit_task_begin(estimator=self)
         try:
-            results = evaluate_candidates([record.params], cv=cv, callback_ctx=trial_ctx)
-        except ValueError as exc:
-            if not str(exc).strip().startswith("All the "):
-                raise self._stop(exc) from exc
-            # Every fold of this candidate failed: a failed trial, the search goes on.
-            warnings.warn(f"trial {record.trial_id} failed: {exc}", FitFailedWarning, 2)
-            record.status, record.error = "FAILED", _last_line(str(exc))
-            self._failed[record.trial_id] = str(exc)
-            self.trials_.append(record)
-            return
-        except Exception as exc:
+            folds = evaluate_candidates(
+                [record.params], callback_ctx=trial_ctx, folder=folder, parent=parent
+            )
+            self._finish(record, folds)
+        except Exception as exc:  # outside a fit, or error_score="raise": the search ends
             raise self._stop(exc) from exc
         if trial_ctx is not None:
             trial_ctx.call_on_fit_task_end(estimator=self)
         self.trials_.append(record)
-        self._finish(record, results, len(results["params"]) - 1)
 
     def _stop(self, exc: Exception) -> Exception:
         """An error outside a fit (or error_score='raise'): it ends the search."""

@@ -270,7 +270,11 @@ class SearchSpace:
             if name in hp.values and hp.is_active(name):
                 declared = self.declarations[name]
                 value = hp.values[name]
-                out[name] = declared.value_of(value) if isinstance(declared, Choice) else value
+                if isinstance(declared, Choice):
+                    value = declared.value_of(value)
+                elif isinstance(declared, Fixed):
+                    value = declared.value  # the object itself, not its label
+                out[name] = value
         return out
 
 
@@ -304,6 +308,8 @@ def _declaration(name: str, value: Any) -> _Declaration:
         declared = converted
     elif isinstance(value, (list, tuple, range, np.ndarray)):
         declared = Choice(value.tolist() if isinstance(value, np.ndarray) else list(value))
+    elif hasattr(value, "rvs"):
+        declared = _from_scipy(name, value)
     elif isinstance(value, (set, dict)):
         raise ParameterError(
             f"search_space[{name!r}]: expected a list (Choice), Int, Float, Choice, "
@@ -319,6 +325,27 @@ def _declaration(name: str, value: Any) -> _Declaration:
             f"min_value={declared.min_value}, max_value={declared.max_value}"
         )
     return declared
+
+
+def _from_scipy(name: str, distribution: Any) -> _Declaration:
+    """A scipy.stats ``uniform``, ``loguniform`` or ``randint`` as Float or Int.
+
+    The oracle samples the same range itself; other distributions (``expon``,
+    ``norm``...) have no Keras Tuner counterpart and are refused.
+    """
+    kind = getattr(getattr(distribution, "dist", None), "name", type(distribution).__name__)
+    low, high = (float(bound) for bound in distribution.support())
+    if kind == "uniform":
+        return Float(low, high)
+    if kind in ("loguniform", "reciprocal"):
+        return Float(low, high, sampling="log")
+    if kind == "randint":
+        return Int(int(low), int(high))
+    raise ParameterError(
+        f"search_space[{name!r}]: a scipy.stats {kind} distribution cannot be sampled by a "
+        "Keras Tuner oracle (uniform, loguniform and randint can). Use "
+        "Float(low, high, sampling='log'|'linear') or Int(low, high)."
+    )
 
 
 def _ordered(declarations: dict[str, _Declaration]) -> list[str]:

@@ -1,7 +1,9 @@
 """A small search run as its own process by the resume and distributed tests.
 
 usage: tune_job.py MODE DIRECTORY OUT [--kill-at-fit N] [--max-trials N]
-MODE is "search" (KerasTunerSearchCV) or "hypermodel" (to_hypermodel + kt.RandomSearch).
+MODE is "search" (KerasTunerSearchCV over a LogisticRegression: the search's resume and
+distribution are under test, not Keras fits) or "hypermodel" (to_hypermodel +
+kt.RandomSearch, Keras models).
 Writes what the process saw as JSON to OUT.  Keras Tuner's distributed mode is
 switched on by the KERASTUNER_* environment variables the test sets.
 """
@@ -14,6 +16,7 @@ import os
 import signal
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
 
 from mmsk import KerasTunerSearchCV, MultimodalClassifier
 from mmsk.tuning import Float, SearchCallback
@@ -22,24 +25,26 @@ FITS = 0
 KILL_AT = 0
 
 
-_FIT = MultimodalClassifier.fit
+def counted(fit):
+    """``fit`` that counts fits in this process and kills it at fit number KILL_AT.
 
-
-def counted_fit(self, X, y=None, **kw):
-    """Counts fits in this process; kills the process at fit number KILL_AT.
-
-    Wraps the class's own fit rather than subclassing it, so fold models stay
-    MultimodalClassifiers, which the search keeps with mmsk.save (a class
-    defined here would not be kept, and a resumed search would train it again).
+    Wraps the class's own fit rather than subclassing it, so fold models keep
+    their class, which the search keeps with mmsk.save (a class defined here
+    would not be kept, and a resumed search would train it again).
     """
-    global FITS
-    FITS += 1
-    if FITS == KILL_AT:
-        os.kill(os.getpid(), signal.SIGKILL)  # as hard as a power cut
-    return _FIT(self, X, y, **kw)
+
+    def counted_fit(self, X, y=None, **kw):
+        global FITS
+        FITS += 1
+        if FITS == KILL_AT:
+            os.kill(os.getpid(), signal.SIGKILL)  # as hard as a power cut
+        return fit(self, X, y, **kw)
+
+    return counted_fit
 
 
-MultimodalClassifier.fit = counted_fit
+MultimodalClassifier.fit = counted(MultimodalClassifier.fit)
+LogisticRegression.fit = counted(LogisticRegression.fit)
 
 
 class Log(SearchCallback):
@@ -70,12 +75,11 @@ def main() -> None:
     args = parser.parse_args()
     KILL_AT = args.kill_at_fit
     X, y = data()
-    space = {"learning_rate": Float(1e-3, 3e-2, sampling="log"), "head_units": [4, 8]}
-    estimator = MultimodalClassifier(epochs=1, head_units=4, random_state=0)
     if args.mode == "search":
         log = Log()
+        space = {"C": Float(1e-2, 10.0, sampling="log"), "fit_intercept": [True, False]}
         search = KerasTunerSearchCV(
-            estimator, space, tuner="random", max_trials=args.max_trials, cv=2,
+            LogisticRegression(), space, tuner="random", max_trials=args.max_trials, cv=2,
             directory=args.directory, project_name="job", random_state=0,
             callbacks=[log], progress=False,
         ).fit(X, y)  # fmt: skip
@@ -89,6 +93,8 @@ def main() -> None:
     else:
         import keras_tuner as kt
 
+        space = {"learning_rate": Float(1e-3, 3e-2, sampling="log"), "head_units": [4, 8]}
+        estimator = MultimodalClassifier(epochs=1, head_units=4, random_state=0)
         hm = estimator.to_hypermodel(space, X, y)
         tuner = kt.RandomSearch(hm, objective="val_loss", max_trials=args.max_trials, seed=0,
                                 directory=args.directory, project_name="hm")  # fmt: skip
