@@ -90,8 +90,8 @@ class AudioFeaturizer(  # type: ignore[call-arg]
 
     Notes
     -----
-    Cells may be file paths (PCM WAV with the standard library; FLAC/OGG and
-    float WAV need ``pip install 'mmsk[audio]'``), the bytes of a file, or
+    Cells may be file paths (WAV, integer PCM or float, with SciPy; FLAC, OGG,
+    MP3 and other WAV encodings need ``pip install 'mmsk[audio]'``), the bytes of a file, or
     numeric arrays: 1-D, or ``(samples, channels)`` with at most 8 channels.
     Float arrays are expected in [-1, 1]; integer arrays are scaled by
     ``2 ** (bits - 1)`` (unsigned ones centred first), as in WAV files.
