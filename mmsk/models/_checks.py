@@ -108,7 +108,8 @@ def to_batch(estimator: Any, X: Any, *, fit: bool) -> ModalityBatch:
     X : DataFrame, ModalityBatch or 2-D array of numbers
         A raw table (preprocessed by a clone of ``estimator.preprocessor``, or
         the inferred default), preprocessed data, or plain numbers (columns
-        ``x0``, ``x1``, ...).
+        ``x0``, ``x1``, ...).  After a fit on a DataFrame, the preprocessing
+        selects a DataFrame's columns by name, as ColumnTransformer does.
     fit : bool
         Fit the preprocessing (True) or apply the fitted one (False).
 
@@ -139,6 +140,9 @@ def to_batch(estimator: Any, X: Any, *, fit: bool) -> ModalityBatch:
         )
     if isinstance(X, pd.DataFrame):
         check_frame_columns(X)
+        if fit or not hasattr(estimator, "feature_names_in_"):
+            _check_columns(estimator, X, fit)
+        # else: fitted on a DataFrame, the preprocessor selects its columns by name
     else:
         try:
             X = check_array(X, dtype=np.float64, estimator=estimator)
@@ -146,8 +150,7 @@ def to_batch(estimator: Any, X: Any, *, fit: bool) -> ModalityBatch:
             raise InputTypeError(f"X: {exc}") from exc
         except ValueError as exc:
             raise InputError(f"X: {exc}; {_EXPECTED}") from exc
-    _check_columns(estimator, X, fit)
-    if not isinstance(X, pd.DataFrame):
+        _check_columns(estimator, X, fit)
         X = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
     try:
         if fit:
