@@ -22,6 +22,7 @@ from mmsk._persist._keras import keras_from_bytes, save_keras
 from mmsk._validation import ParamValidation, check_param_names
 from mmsk.components import Fusion
 from mmsk.exceptions import MmskError, ParameterError
+from mmsk.models import _own as own
 from mmsk.models import _training as training
 from mmsk.models._checks import check_score_weight
 from mmsk.models._params import NestedComponentsMixin
@@ -54,7 +55,11 @@ def _import_named_components(state: dict[str, Any]) -> None:
 
 
 class BaseMultimodal(
-    ParamValidation, ClassNamePrefixFeaturesOutMixin, TransformerMixin, NestedComponentsMixin
+    ParamValidation,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    own.RoutedParamsMixin,
+    NestedComponentsMixin,
 ):
     """Fit/transform machinery; subclasses define the target encoding and the loss."""
 
@@ -81,6 +86,9 @@ class BaseMultimodal(
         "distribution": "no_validation",  # checked by resolve_strategy
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "model": "no_validation",  # a build function or a keras.Model: checked in fit
+        "loss": [str, callable, None],
+        "metrics": [list, None],
     }
 
     def __init__(
@@ -108,6 +116,10 @@ class BaseMultimodal(
         distribution: Any = None,
         random_state: Any = None,
         verbose: int = 0,
+        model: Any = None,
+        loss: Any = None,
+        metrics: list[Any] | None = None,
+        **kwargs: Any,
     ) -> None:
         self.encoders = encoders
         self.fusion = fusion
@@ -131,6 +143,11 @@ class BaseMultimodal(
         self.distribution = distribution
         self.random_state = random_state
         self.verbose = verbose
+        self.model = model
+        self.loss = loss
+        self.metrics = metrics
+        own.check_route_names(kwargs, type(self).__name__)
+        self.__dict__.update(kwargs)  # routed: model__*, optimizer__*, compile__*, fit__*
 
     # ---- hooks of the training core (see mmsk.models._training) ----------
     def _encode_target(self, y: Any) -> tuple[Any, training.Target]:
@@ -148,7 +165,7 @@ class BaseMultimodal(
     def set_params(self, **params: Any) -> Self:
         """Set parameters, nested ones too (``encoders__text__units``, ``fusion__num_heads``,
         ``preprocessor__text__max_tokens``); an unknown name is a ParameterError."""
-        check_param_names(self, params)
+        check_param_names(self, [k for k in params if not k.startswith(own.ROUTES)])
         nested = sorted(k for k in params if k.startswith("preprocessor__"))
         if nested and self.preprocessor is None and params.get("preprocessor") is None:
             raise ParameterError(
@@ -237,6 +254,7 @@ class BaseMultimodal(
     def __getstate__(self) -> dict[str, Any]:
         state = dict(super().__getstate__())  # a copy: object.__getstate__ returns __dict__
         if "model_" in state:
+            own.check_savable(state["model_"], type(self).__name__)
             state["model_"] = {"keras_bytes": save_keras(state["model_"])}
         return state
 

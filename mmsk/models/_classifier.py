@@ -101,6 +101,21 @@ class MultimodalClassifier(ClassifierMixin, BaseMultimodal):
         Seed of weights, shuffling and dropout; same seed, same model on CPU.
     verbose : int, default=0
         Keras' progress output.
+    model : callable, keras.Model or None, default=None
+        Your own network instead of mmsk's encoders, fusion and head: a build
+        function ``(inputs, specs, n_outputs, **kwargs) -> keras.Model`` or a
+        ``keras.Model`` whose inputs are named like the modalities (cloned at
+        each fit).  An output ``n_outputs`` wide is the prediction (logits get
+        the task's activation); any other width is an embedding and mmsk adds
+        the head.  See docs/own-model.md.
+    loss : str, optional
+        The Keras loss (default: the task's).
+    metrics : list of str, optional
+        Keras metrics, reported per epoch in ``history_``.
+    **kwargs
+        Routed settings, as in scikeras: ``model__<name>`` (a keyword argument of
+        the build function), ``optimizer__<name>``, ``compile__<name>`` and
+        ``fit__<name>`` (arguments of the optimizer, ``Model.compile``, ``Model.fit``).
 
     Attributes
     ----------
@@ -163,6 +178,10 @@ class MultimodalClassifier(ClassifierMixin, BaseMultimodal):
         class_weight: Any = None,
         random_state: Any = None,
         verbose: int = 0,
+        model: Any = None,
+        loss: Any = None,
+        metrics: list[Any] | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(
             encoders, fusion, modalities=modalities, preprocessor=preprocessor,
@@ -172,7 +191,7 @@ class MultimodalClassifier(ClassifierMixin, BaseMultimodal):
             validation_split=validation_split, early_stopping=early_stopping,
             patience=patience, callbacks=callbacks, checkpoint_dir=checkpoint_dir,
             warm_start=warm_start, distribution=distribution, random_state=random_state,
-            verbose=verbose,
+            verbose=verbose, model=model, loss=loss, metrics=metrics, **kwargs,
         )  # fmt: skip
         self.class_weight = class_weight
 

@@ -139,6 +139,8 @@ def visual_block(est: Any) -> Any:
     transformer that prepared it and the encoder used, then the fusion.
     """
     VisualBlock = _visual_block_class()
+    if getattr(est, "model", None) is not None:  # the user's own network (model=): one box
+        return VisualBlock("single", est, names=type(est).__name__, name_details=str(est))
     fitted = hasattr(est, "specs_")
     given = est.encoders if isinstance(est.encoders, dict) else {}
     fusion = _fusion(est.fusion)

@@ -60,6 +60,14 @@ from mmsk.models._checks import (
     to_batch,
 )
 from mmsk.models._distribute import patch_for_multi_worker, resolve_strategy, strategy_scope
+from mmsk.models._own import (
+    build_own,
+    check_own,
+    compile_model,
+    fit_settings,
+    hyperparameters,
+    routed,
+)
 from mmsk.models._params import make_component, resolve_encoders
 from mmsk.models._predict import forward
 
@@ -75,6 +83,7 @@ __all__ = [
     "draw_seed",
     "fit",
     "forward",
+    "hyperparameters",
     "prepare",
     "seeded",
     "to_batch",
@@ -190,6 +199,9 @@ def build_network(
     keras.Model
         Its output is the prediction; the layer ``fused`` is the embedding.
     """
+    if getattr(estimator, "model", None) is not None:  # the user's own network (model=)
+        return build_own(estimator.model, inputs, specs, head.n_outputs, head.activation,
+                         routed(estimator, "model__"))  # fmt: skip
     fusion = make_component("fusion", estimator.fusion, Fusion)
     encoders = resolve_encoders(estimator.encoders, specs)
     estimator.encoders_ = encoders
@@ -198,15 +210,12 @@ def build_network(
 
 def build(estimator: Any, target: Target, seed: int) -> Any:
     """Build and compile the Keras model for ``estimator.specs_`` (call under :func:`seeded`)."""
-    keras = _backend.keras()
+    check_own(estimator)  # model= and its settings, before any work
     head = Head(target.n_outputs, target.activation, estimator.head_units,
                 estimator.head_layers, estimator.dropout, estimator.wide)  # fmt: skip
     specs = estimator.specs_
     model = build_network(model_inputs(specs), specs, head, estimator, seed)
-    optimizer = keras.optimizers.get(
-        {"class_name": estimator.optimizer, "config": {"learning_rate": estimator.learning_rate}}
-    )
-    model.compile(optimizer=optimizer, loss=target.loss)
+    compile_model(model, estimator, target.loss)  # optimizer__*, loss, metrics, compile__*
     return model
 
 
@@ -244,7 +253,8 @@ def train(
     ``history_`` and ``n_epochs_``.  ``fit_params`` go to ``Model.fit``.
     """
     keras = _backend.keras()
-    kw = dict(fit_params)
+    kw = {**fit_settings(estimator), **fit_params}  # fit__* settings, then fit's own
+    shuffle = kw.pop("shuffle", True)
     callbacks = [*(estimator.callbacks or []), *kw.pop("callbacks", [])]
     if estimator.checkpoint_dir is not None:
         # First, so the epoch is saved before any user callback runs.
@@ -268,7 +278,7 @@ def train(
             sample_weight=None if sample_weight is None else sample_weight[rows],
             validation_data=validation, epochs=estimator.epochs,
             initial_epoch=estimator.n_epochs_, batch_size=estimator.batch_size,
-            verbose=estimator.verbose, callbacks=callbacks, shuffle=True, **kw,
+            verbose=estimator.verbose, callbacks=callbacks, shuffle=shuffle, **kw,
         )  # fmt: skip
     except MmskError:
         raise

@@ -91,7 +91,7 @@ def _define() -> type:
             est = self.estimator(hp)
             data = self._data(est)
             seed = training.draw_seed(est.random_state)
-            with training.seeded(seed):
+            with training.seeded(seed), training.hyperparameters(hp):  # hp: define-by-run
                 model = training.build(est, data.target, seed)
             self._built = {id(model): est}  # only the latest model is trained
             return model
