@@ -170,8 +170,7 @@ def image(name: str, column: str, t: ImagePreprocessor) -> Modality:
 
 def text(name: str, column: str, t: TextVectorizer) -> Modality:
     tf = _backend.tf()
-    vocab = t.vocabulary_ if t.vocabulary_size_ > 2 else ["\x00[mmsk-empty]"]
-    layer = t._new_layer(vocabulary=vocab, output_sequence_length=t.sequence_length_)
+    layer = t.keras_layer()
     size = t.vocabulary_size_
 
     def build(raw: dict[str, Any]) -> tuple[Any, Any]:
