@@ -405,7 +405,10 @@ def test_bad_estimator_parameters(table, params, pattern):
             r"Invalid parameter 'epoch' for MultimodalClassifier \(did you mean "
             r"'epochs'\?\)\. Expected one of \[",
         ),
-        ({"encoders__image__filter": 3}, r"Invalid parameter 'filter' for estimator CNNEncoder"),
+        (
+            {"encoders__image__filter": 3},
+            r"Invalid parameter 'filter' for CNNEncoder \(did you mean 'filters'\?\)",
+        ),
         ({"preprocessor__image__size": 8}, r"preprocessor is None.*Expected preprocessor="),
     ],
     ids=["typo", "nested-typo", "nested-in-none"],
