@@ -361,6 +361,8 @@ def test_dashboard_on_a_real_search(tmp_path):
     search.fit(X, y)
     title = dash.to_static()._repr_mimebundle_()["text/html"]
     assert "KerasTunerSearchCV of MultimodalClassifier" in title and "_TrialFit" not in title
+    # Epochs: as trained where the search reports them, else at most the setting.
+    assert {dash._epochs_cell(t) for t in dash.trials} <= {"1", "&le; 1"}
     assert len(dash.trials) == 2 and all(t.status == "COMPLETED" for t in dash.trials)
     assert (dash.progress.value, dash.progress.max) == (2, 2)
     frame = dash.to_frame().set_index("trial_id")

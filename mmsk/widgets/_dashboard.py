@@ -128,6 +128,7 @@ class TunerDashboard(SearchCallback):
         self._fold: tuple[int, int] | None = None  # running trial: (folds done, folds)
         self._epoch: tuple[int, int | None] | None = None  # (epoch, epochs) of its fit
         self._epochs_seen: dict[str, int] = {}  # trial id -> most epochs a fold trained
+        self._epochs_cap: int | None = None  # the estimator's ``epochs`` setting
         self._ticker: threading.Event | None = None
         self.title = w.HTML(value=THEME_CSS + "<b>Search</b>: waiting for the first trial")
         self.progress = w.IntProgress(value=0, min=0, max=1, description="Trials")
@@ -330,11 +331,21 @@ class TunerDashboard(SearchCallback):
     def _running_id(self) -> str | None:
         return next((t.trial_id for t in self.trials if t.status == "RUNNING"), None)
 
-    def _epochs_of(self, trial: TrialRecord) -> Any:
+    def _epochs_of(self, trial: TrialRecord) -> int | None:
         """Epochs the trial trained: the search's record, else the most a fold trained."""
         if trial.epochs is not None:
-            return trial.epochs
+            return int(trial.epochs)
         return self._epochs_seen.get(trial.trial_id)
+
+    def _epochs_cell(self, trial: TrialRecord) -> str:
+        """The table's epochs: as trained, else at most the ``epochs`` setting ("≤ 20",
+        a cap when early stopping is on)."""
+        epochs = self._epochs_of(trial)
+        if epochs is not None:
+            return str(epochs)
+        cap = next((v for k, v in trial.params.items() if k.split("__")[-1] == "epochs"), None)
+        cap = cap if cap is not None else self._epochs_cap
+        return f"&le; {cap}" if isinstance(cap, int) else "-"
 
     def _seconds(self, trial: TrialRecord) -> float:
         """The trial's time: as recorded once it ended, so far while it runs."""
@@ -353,6 +364,12 @@ class TunerDashboard(SearchCallback):
             name += f" of {_estimator_name(estimator)}"
         self._title = name
         self.metric = _metric_name(search, estimator)
+        try:
+            params = estimator.get_params()
+        except Exception:  # not an estimator; nothing to read
+            params = {}
+        caps = [v for k, v in params.items() if k.split("__")[-1] == "epochs"]
+        self._epochs_cap = caps[-1] if caps and isinstance(caps[-1], int) else None
 
     def _ensure_begun(self, search: Any) -> None:
         if not self._begun:  # attached to a search already running
@@ -448,7 +465,7 @@ class TunerDashboard(SearchCallback):
             if t.error:
                 status += f' <abbr title="{esc(t.error)}">(why?)</abbr>'
             cells = [esc(t.trial_id), *(esc(t.params.get(n)) for n in names), esc(t.score),
-                     esc(t.std), status, esc(self._epochs_of(t)),
+                     esc(t.std), status, self._epochs_cell(t),
                      f"{self._seconds(t):.1f}"]  # fmt: skip
             rows.append(f"<tr{css}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         return (
