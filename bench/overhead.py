@@ -23,6 +23,9 @@ Measured:
   **baseline**) vs ``MultimodalClassifier.fit`` on the preprocessed
   ``ModalityBatch`` (goal: ratio <= 1.05) and on the raw DataFrame, whose
   preprocessing is also timed on its own;
+* fit of the same network given to mmsk as ``model=`` (a user's build
+  function, issue 16) against the hand-written fit (goal: ratio <= 1.05),
+  with its weight count and prediction gap, and its one-row predict;
 * predict latency, median of many calls, for one row and for 1,000 rows:
   ``Model.predict`` (the **baseline**), mmsk ``predict_proba`` on a
   ``ModalityBatch`` and on a DataFrame row (preprocessing included),
@@ -117,16 +120,13 @@ def mmsk_seed(random_state: int) -> int:
     return int(np.random.RandomState(random_state).randint(0, 2**31 - 1))
 
 
-def hand_model(specs: dict[str, Any], seed: int) -> Any:
-    """The network of ``MultimodalClassifier(fusion="concat")``, in plain Keras."""
+def hand_network(inputs: dict[str, Any], specs: dict[str, Any], seed: int) -> Any:
+    """The layers of ``MultimodalClassifier(fusion="concat")`` on Keras inputs: the output."""
     import keras
 
     L = keras.layers
-    keras.utils.set_random_seed(seed)
-    image = keras.Input(specs["image"].shape, name="image")
-    text = keras.Input(specs["text"].shape, dtype="int32", name="text")
-    numeric = keras.Input(specs["numeric"].shape, name="numeric")
-    present = keras.Input((3,), name="mmsk_present")
+    image, text, numeric = inputs["image"], inputs["text"], inputs["numeric"]
+    present = inputs["mmsk_present"]
 
     x = L.Conv2D(16, 3, padding="same", activation="relu")(image)
     x = L.MaxPooling2D(2)(x)
@@ -147,12 +147,47 @@ def hand_model(specs: dict[str, Any], seed: int) -> Any:
     h = L.Concatenate()(parts)
     h = L.Dense(64, activation="relu")(h)
     h = L.Dropout(0.1, seed=seed)(h)
-    out = L.Dense(N_CLASSES, activation="softmax")(h)
-    model = keras.Model(
-        {"image": image, "text": text, "numeric": numeric, "mmsk_present": present}, out
-    )
+    return L.Dense(N_CLASSES, activation="softmax")(h)
+
+
+def hand_model(specs: dict[str, Any], seed: int) -> Any:
+    """The network of ``MultimodalClassifier(fusion="concat")``, in plain Keras."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = {
+        "image": keras.Input(specs["image"].shape, name="image"),
+        "text": keras.Input(specs["text"].shape, dtype="int32", name="text"),
+        "numeric": keras.Input(specs["numeric"].shape, name="numeric"),
+        "mmsk_present": keras.Input((3,), name="mmsk_present"),
+    }
+    model = keras.Model(inputs, hand_network(inputs, specs, seed))
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
     return model
+
+
+def own_build(inputs: dict[str, Any], specs: dict[str, Any], n_outputs: int, seed: int = 0) -> Any:
+    """The hand-written network as a user's build function for ``model=`` (issue 16)."""
+    import keras
+
+    return keras.Model(inputs, hand_network(inputs, specs, seed))
+
+
+def make_own_classifier(epochs: int, seed: int) -> Any:
+    """``MultimodalClassifier(model=own_build)``: the hand network, trained by mmsk."""
+    import mmsk
+
+    return mmsk.MultimodalClassifier(
+        model=own_build,
+        model__seed=mmsk_seed(seed),
+        optimizer="adam",
+        validation_split=0.0,
+        early_stopping=False,
+        preprocessor=make_preprocessor(),
+        epochs=epochs,
+        batch_size=BATCH_SIZE,
+        random_state=seed,
+    )
 
 
 def fit_hand(
@@ -270,12 +305,16 @@ def main(argv: list[str] | None = None) -> None:
     fit_hand({k: v[:64] for k, v in inputs.items()}, y_fit[:64], specs, 1, seed)
     make_classifier(1, args.seed).fit(batch[:64], y_fit[:64])
 
-    hand_s, mmsk_s, raw_s, prep_runs = [], [], [], []
+    make_own_classifier(1, args.seed).fit(batch[:64], y_fit[:64])
+
+    hand_s, mmsk_s, own_s, raw_s, prep_runs = [], [], [], [], []
     for _ in range(repeat):  # alternate, so drifting machine load hits both sides
         t, model = timed(lambda: fit_hand(inputs, y_fit, specs, epochs, seed))
         hand_s.append(t)
         t, clf = timed(lambda: make_classifier(epochs, args.seed).fit(batch, y_fit))
         mmsk_s.append(t)
+        t, own = timed(lambda: make_own_classifier(epochs, args.seed).fit(batch, y_fit))
+        own_s.append(t)
         t, clf_raw = timed(lambda: make_classifier(epochs, args.seed).fit(df_fit, y_fit))
         raw_s.append(t)
         prep_runs.append(timed(lambda: make_preprocessor().fit_transform(df_fit))[0])
@@ -290,7 +329,15 @@ def main(argv: list[str] | None = None) -> None:
     def med(runs: list[tuple[float, float]]) -> list[float]:
         return [statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)]
 
+    n_own = own.model_.count_params()
+    own_gap = float(np.abs(model.predict(inputs, verbose=0) - own.predict_proba(batch)).max())
+    print(
+        f"model= (the hand network given to mmsk): weights {n_own:,} "
+        f"({'same' if n_own == n_hand else 'DIFFER'}); largest gap to the hand model's "
+        f"probabilities: {own_gap:.2g}"
+    )
     hand, mm, raw, prep = med(hand_s), med(mmsk_s), med(raw_s), med(prep_runs)
+    own_t = med(own_s)
     baseline = "hand-written Keras: build + compile + fit on arrays"
     table(
         f"fit time (seconds, median of {repeat} run(s); CPU = all threads of this process)",
@@ -298,6 +345,7 @@ def main(argv: list[str] | None = None) -> None:
         [
             (baseline, hand),
             ("mmsk MultimodalClassifier.fit(ModalityBatch)", mm),
+            ("mmsk fit(ModalityBatch), model= the hand network", own_t),
             ("mmsk MultimodalClassifier.fit(DataFrame)", raw),
             ("  mmsk preprocessing alone (ModalityPreprocessor)", prep),
             (
@@ -308,7 +356,8 @@ def main(argv: list[str] | None = None) -> None:
         baseline,
         3,
     )
-    runs = {"hand": hand_s, "mmsk(ModalityBatch)": mmsk_s, "mmsk(DataFrame)": raw_s}
+    runs = {"hand": hand_s, "mmsk(ModalityBatch)": mmsk_s, "model=": own_s,
+            "mmsk(DataFrame)": raw_s}  # fmt: skip
     print(
         "wall s per run: "
         + " | ".join(f"{k} " + " ".join(f"{t[0]:.2f}" for t in v) for k, v in runs.items())
@@ -318,6 +367,13 @@ def main(argv: list[str] | None = None) -> None:
         f"goal mmsk fit / hand fit <= 1.05: wall {wall_ratio:.2f} "
         f"({'met' if wall_ratio <= 1.05 else 'NOT met'}), CPU {cpu_ratio:.2f} "
         f"({'met' if cpu_ratio <= 1.05 else 'NOT met'})"
+    )
+
+    own_wall, own_cpu = own_t[0] / hand[0], own_t[1] / hand[1]
+    print(
+        f"goal model= fit / hand fit <= 1.05: wall {own_wall:.2f} "
+        f"({'met' if own_wall <= 1.05 else 'NOT met'}), CPU {own_cpu:.2f} "
+        f"({'met' if own_cpu <= 1.05 else 'NOT met'})"
     )
 
     # ---- predict latency ------------------------------------------------------
@@ -346,6 +402,7 @@ def main(argv: list[str] | None = None) -> None:
     cases: list[tuple[str, str, Callable[[Any], Any]]] = [
         ("keras Model.predict", "arrays", lambda x: model.predict(x, verbose=0)),
         ("mmsk predict_proba(ModalityBatch)", "batch", clf.predict_proba),
+        ("mmsk predict_proba(ModalityBatch), model=", "batch", own.predict_proba),
         ("mmsk predict_proba(DataFrame) incl. preprocessing", "df", clf_raw.predict_proba),
         (
             "  of which preprocessing (preprocessor_.transform)",
