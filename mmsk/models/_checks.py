@@ -6,8 +6,8 @@ say more, and turn what remains into :mod:`mmsk.exceptions` classes (keeping
 scikit-learn's wording, which its estimator checks look for).  They decide by
 the type of input and by which step failed, never by an error's text.
 
-Internal use: the estimators, the tuner's hypermodel and export call them
-through :mod:`mmsk.models._training`.
+Internal use: part of the training core (:mod:`mmsk.models._training`, which
+re-exports ``to_batch``, ``check_batch`` and ``check_target``).
 """
 
 from __future__ import annotations
