@@ -43,14 +43,6 @@ class TrialFailedError(MmskError, RuntimeError):
     """A fold failed in an earlier run of the search; the message is its error."""
 
 
-class _TrialFit:
-    """Gone: the search no longer wraps the estimator.
-
-    Kept only so that ``mmsk.widgets``' check ``isinstance(estimator, _TrialFit)``
-    still imports; nothing makes one.
-    """
-
-
 def data_fingerprint(X: Any, y: Any, fit_params: dict[str, Any]) -> str:
     """A hash of the search's data (rows and content): new data gets a new name."""
     import joblib
