@@ -66,6 +66,18 @@ def test_fit_on_raw_dataframe_infers_modalities(fitted, toy):
     assert len(fitted.history_["loss"]) == 15
 
 
+def test_classifiers_report_accuracy_per_epoch_unless_told_otherwise(fitted, toy):
+    X, y = toy
+    # The default metric: the training accuracy of the last epoch is that of the model
+    # in training mode (dropout on), so it is close to, not equal to, score().
+    acc = fitted.history_["accuracy"]
+    assert len(acc) == 15 and acc[-1] > acc[0] and abs(acc[-1] - fitted.score(X, y)) < 0.2
+    quiet = mmsk.MultimodalClassifier(**fast(epochs=1, metrics=[])).fit(X, y)
+    assert sorted(quiet.history_) == ["loss"]
+    reg = mmsk.MultimodalRegressor(epochs=1, random_state=0).fit(X[["size"]], X["size"])
+    assert sorted(reg.history_) == ["loss"]
+
+
 def test_default_fit_needs_no_argument(toy):
     X, y = toy
     clf = mmsk.MultimodalClassifier(epochs=1, random_state=0).fit(X, y)

@@ -111,7 +111,9 @@ class MultimodalClassifier(ClassifierMixin, BaseMultimodal):
     loss : str, optional
         The Keras loss (default: the task's).
     metrics : list of str, optional
-        Keras metrics, reported per epoch in ``history_``.
+        Keras metrics, reported per epoch in ``history_`` (and plotted by the
+        training monitor). None (the default) means ``["accuracy"]``; ``[]``
+        means none.
     **kwargs
         Routed settings, as in scikeras: ``model__<name>`` (a keyword argument of
         the build function), ``optimizer__<name>``, ``compile__<name>`` and

@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from sklearn.base import is_classifier
+
 from mmsk import _backend
 from mmsk._batch import PRESENT, ModalitySpec
 from mmsk.exceptions import MmskError, ModelBuildError, ParameterError
@@ -242,11 +244,14 @@ def _checked(est: Any, prefix: str, fn: Any, owned: dict[str, str]) -> dict[str,
 
 def compile_model(model: Any, est: Any, task_loss: str) -> None:
     """Compile with the estimator's optimizer, ``loss`` (default: the task's) and
-    ``metrics``, plus the ``compile__*`` settings."""
+    ``metrics`` (default: accuracy for a classifier, none for a regressor), plus the
+    ``compile__*`` settings."""
     keras = _backend.keras()
     extra = _checked(est, "compile__", keras.Model.compile, COMPILE_OWNED)
     loss = getattr(est, "loss", None)
     metrics = getattr(est, "metrics", None)
+    if metrics is None and is_classifier(est):
+        metrics = ["accuracy"]  # Keras picks the accuracy that suits the loss
     try:
         if isinstance(loss, str):
             keras.losses.get(loss)
