@@ -689,3 +689,73 @@ def test_scipy_uniform_loguniform_and_randint_are_sampled_as_float_and_int(small
     for p in search.cv_results_["params"]:
         assert 1e-2 <= p["C"] <= 1e2 and 1e-4 <= p["tol"] <= 1.1e-3
         assert isinstance(p["max_iter"], int) and 50 <= p["max_iter"] <= 59
+
+
+# ---- progress inside a trial: fold and epoch hooks ---------------------------------------
+class InsideTrial:
+    """Records every hook, fold and epoch ones included (no SearchCallback base)."""
+
+    def __init__(self):
+        self.events = []
+
+    def on_trial_begin(self, search, trial):
+        self.events.append(("trial_begin", trial.trial_id))
+
+    def on_trial_end(self, search, trial):
+        self.events.append(("trial_end", trial.trial_id))
+
+    def on_fold_begin(self, search, trial, fold, n_folds):
+        self.events.append(("fold_begin", trial.trial_id, fold, n_folds))
+
+    def on_fold_end(self, search, trial, fold, n_folds):
+        self.events.append(("fold_end", trial.trial_id, fold, n_folds))
+
+    def on_epoch_end(self, search, trial, epoch, epochs, logs):
+        assert np.isfinite(logs["loss"])
+        self.events.append(("epoch", trial.trial_id, epoch, epochs))
+
+
+def expected_events(trial_ids, n_folds, epochs):
+    events = []
+    for tid in trial_ids:
+        events.append(("trial_begin", tid))
+        for fold in range(n_folds):
+            events.append(("fold_begin", tid, fold, n_folds))
+            events += [("epoch", tid, e, epochs) for e in range(epochs)]
+            events.append(("fold_end", tid, fold, n_folds))
+        events.append(("trial_end", tid))
+    return events
+
+
+@pytest.mark.parametrize(("tuner", "pipeline"), [("random", False), ("grid", True)],
+                         ids=["oracle", "grid-pipeline"])  # fmt: skip
+def test_fold_and_epoch_hooks_follow_each_trial_in_order(data, tuner, pipeline):
+    X, y = data[0][:36], data[1][:36]
+    estimator = clf(early_stopping=False)
+    if pipeline:
+        estimator = Pipeline([("scale", StandardScaler()), ("clf", estimator)])
+    name = "clf__learning_rate" if pipeline else "learning_rate"
+    watcher, plain = InsideTrial(), Recorder()  # Recorder defines no fold or epoch hooks
+    search = KerasTunerSearchCV(
+        estimator, {name: [1e-2, 3e-2]}, tuner=tuner, max_trials=2, cv=2,
+        random_state=0, progress=False, callbacks=[watcher, plain], refit=False,
+    ).fit(X, y)  # fmt: skip
+    ids = [r.trial_id for r in search.trials_]
+    assert len(ids) == 2
+    assert watcher.events == expected_events(ids, n_folds=2, epochs=2)
+    assert [e[0] for e in plain.events] == ["begin", *["trial_begin", "trial_end"] * 2, "end"]
+    # The epochs actually trained are on each trial's record.
+    assert [r.epochs for r in search.trials_] == [2, 2]
+
+
+def test_fold_hooks_for_any_estimator_and_none_across_processes(small):
+    from sklearn.linear_model import LogisticRegression
+
+    watcher = InsideTrial()
+    grid(LogisticRegression(), {"C": [0.1, 1.0]}, cv=3, callbacks=[watcher]).fit(*small)
+    assert watcher.events == expected_events(["0", "1"], n_folds=3, epochs=0)
+    watcher = InsideTrial()
+    grid(LogisticRegression(), {"C": [0.1, 1.0]}, cv=3, callbacks=[watcher], n_jobs=2).fit(*small)
+    # Folds fitted in other processes: trials are reported, their folds are not.
+    assert watcher.events == [("trial_begin", "0"), ("trial_end", "0"),
+                              ("trial_begin", "1"), ("trial_end", "1")]  # fmt: skip

@@ -373,6 +373,42 @@ def test_dashboard_on_a_real_search(tmp_path):
     assert plot_points(dash.figure)[0] == 2
 
 
+def test_dashboard_shows_folds_and_epochs_of_a_running_search():
+    tuning = pytest.importorskip("mmsk.tuning")
+    pytest.importorskip("keras_tuner")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(32, 3))
+    y = (X[:, 0] > 0).astype(int)
+    dash = TunerDashboard(mode="widget", plot=False)
+    seen = []
+
+    class Peek:  # after the dashboard: what it shows as each epoch ends
+        def on_epoch_end(self, search, trial, epoch, epochs, logs):
+            seen.append(dash.summary.value)
+
+    search = tuning.KerasTunerSearchCV(
+        MultimodalClassifier(epochs=2, early_stopping=False, **SMALL),
+        {"learning_rate": [1e-3, 1e-2]}, tuner="grid", cv=2, callbacks=[dash, Peek()], refit=False,
+    )  # fmt: skip
+    assert search._text_progress() is None  # the dashboard replaces the text bar
+    search.fit(X, y)
+    assert len(seen) == 2 * 2 * 2  # trials x folds x epochs
+    for i, text in enumerate(seen):
+        trial, fold, epoch = i // 4, i // 2 % 2 + 1, i % 2 + 1
+        assert f"running: trial {trial} &middot; fold {fold}/2 &middot; epoch {epoch}/2" in text
+    # The epochs column: as trained, from the search's records.
+    assert [t.epochs for t in search.trials_] == [2, 2]
+    assert dash.to_frame()["epochs"].tolist() == [2, 2]
+    assert all(dash._epochs_cell(t) == "2" for t in dash.trials)
+    assert "running" not in dash.summary.value
+
+
+def test_dashboard_replaces_the_text_progress_where_it_shows_progress():
+    assert TunerDashboard(mode="widget").replaces_progress
+    assert TunerDashboard(mode="text").replaces_progress
+    assert not TunerDashboard().replaces_progress  # quiet outside Jupyter: the bar prints
+
+
 # ---- PredictionPlayground ------------------------------------------------------------
 @pytest.fixture(scope="module")
 def fitted_clf():

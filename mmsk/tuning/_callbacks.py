@@ -49,7 +49,28 @@ class SearchCallback:
     """Base class of objects that watch a search; every hook is optional.
 
     Pass instances as ``KerasTunerSearchCV(..., callbacks=[...])``.  Hooks run
-    in the process that drives the search, between trials.
+    in the process that drives the search.  The search calls a hook only on
+    callbacks that define it, so any object with some of these methods works.
+
+    Inside a trial, while its folds are fitted in this process (``n_jobs=1``,
+    the default), the search also reports their progress:
+
+    - ``on_fold_begin(search, trial, fold, n_folds)`` and
+      ``on_fold_end(search, trial, fold, n_folds)`` around each fold's fit
+      (``fold`` counts from 0), for any estimator;
+    - ``on_epoch_end(search, trial, epoch, epochs, logs)`` after each epoch of
+      the running fold, when the estimator is an mmsk estimator (or a
+      Pipeline ending in one): ``epoch`` counts from 0 (a continued Hyperband
+      fold goes on from its parent's epochs), ``epochs`` is the fit's last
+      epoch and ``logs`` Keras' logs.  The search passes a Keras callback in
+      the fit's ``callbacks``.
+
+    These run during the trial, between ``on_trial_begin`` and
+    ``on_trial_end``.  With ``n_jobs`` other than 1 the folds run in other
+    processes and these hooks are not called; nor for folds read back from a
+    ``directory`` (nothing is trained).  ``trial.epochs`` is set at the end of
+    a trial to the most epochs a fold model trained (``n_epochs_``), when
+    the fold models are at hand (``n_jobs=1``, a ``directory``, or Hyperband).
 
     What a callback can rely on: ``search`` is the search itself, and
     ``search.estimator`` is the user's estimator at every hook (the search
@@ -72,6 +93,9 @@ class SearchCallback:
     >>> class Printer(SearchCallback):
     ...     def on_trial_end(self, search, trial):
     ...         print(trial.trial_id, trial.status, trial.score)
+    ...
+    ...     def on_fold_end(self, search, trial, fold, n_folds):
+    ...         print(f"trial {trial.trial_id}: fold {fold + 1}/{n_folds} done")
     """
 
     replaces_progress: bool = False
@@ -87,6 +111,17 @@ class SearchCallback:
 
     def on_search_end(self, search: Any) -> None:
         """Called once after the last trial, before the refit."""
+
+    def on_fold_begin(self, search: Any, trial: TrialRecord, fold: int, n_folds: int) -> None:
+        """Called before fold ``fold`` (from 0) of ``n_folds`` of the running trial is fitted."""
+
+    def on_fold_end(self, search: Any, trial: TrialRecord, fold: int, n_folds: int) -> None:
+        """Called after that fold's fit and scoring (also when the fit failed)."""
+
+    def on_epoch_end(
+        self, search: Any, trial: TrialRecord, epoch: int, epochs: int | None, logs: Any
+    ) -> None:
+        """Called after epoch ``epoch`` (from 0) of ``epochs`` of the running fold."""
 
 
 def replaces_progress(callback: Any) -> bool:

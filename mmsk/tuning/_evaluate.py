@@ -20,9 +20,11 @@ import time
 from itertools import product
 from typing import Any
 
+from joblib import effective_n_jobs
 from sklearn.base import clone
 from sklearn.metrics._scorer import _MultimetricScorer
 from sklearn.model_selection._validation import _fit_and_score, _score
+from sklearn.utils._metadata_requests import _routing_enabled
 from sklearn.utils.metaestimators import _safe_split
 from sklearn.utils.parallel import delayed
 from sklearn.utils.validation import _check_method_params, _num_samples
@@ -41,6 +43,70 @@ from mmsk.tuning._trial_fit import (
 _CALLBACKS = "callback_ctx" in inspect.signature(_fit_and_score).parameters  # sklearn >= 1.9
 
 
+def _fold_fit(hooks: Any, fold: int, n_folds: int, *args: Any, **kwargs: Any) -> dict:
+    """``_fit_and_score`` between the fold hooks (sequential runs only)."""
+    hooks.notify("on_fold_begin", fold, n_folds)
+    try:
+        return _fit_and_score(*args, **kwargs)
+    finally:
+        hooks.notify("on_fold_end", fold, n_folds)
+
+
+class FoldHooks:
+    """The search's fold and epoch hooks for the folds of one trial.
+
+    Parameters
+    ----------
+    notify : callable
+        ``notify(hook, *args)`` calls ``hook(search, *args)`` on the callbacks.
+    record : TrialRecord
+        The running trial, passed to every hook.
+    """
+
+    def __init__(self, notify: Any, record: Any) -> None:
+        self._notify, self.record = notify, record
+
+    def notify(self, hook: str, *args: Any) -> None:
+        self._notify(hook, self.record, *args)
+
+    def keras_callback(self) -> Any:
+        """A Keras callback that reports each epoch as ``on_epoch_end``."""
+        import keras
+
+        hooks = self
+
+        class _EpochHook(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+                hooks.notify("on_epoch_end", epoch, self.params.get("epochs"), logs)
+
+        return _EpochHook()
+
+
+def _is_mmsk(estimator: Any) -> bool:
+    return type(estimator).__module__.startswith("mmsk.")
+
+
+def _callbacks_param(estimator: Any) -> str | None:
+    """The fit parameter that takes Keras callbacks (an mmsk estimator, or a Pipeline
+    ending in one), or None."""
+    if _is_mmsk(estimator) and "epochs" in estimator.get_params(deep=False):
+        return "callbacks"
+    steps = getattr(estimator, "steps", None)
+    if isinstance(steps, list) and steps and not _routing_enabled():
+        name, last = steps[-1]
+        if _is_mmsk(last) and "epochs" in last.get_params(deep=False):
+            return f"{name}__callbacks"
+    return None
+
+
+def _epochs_trained(model: Any) -> int | None:
+    """``n_epochs_`` of a fitted fold model (its final step), or None."""
+    if model is None:
+        return None
+    epochs = getattr(final_estimator(model), "n_epochs_", None)
+    return int(epochs) if isinstance(epochs, numbers.Integral) else None
+
+
 class FoldRunner:
     """Fits and scores candidates on fixed splits for one search.
 
@@ -56,6 +122,14 @@ class FoldRunner:
         Name folds (and keep models) at all: with a directory or for Hyperband.
     memory : dict or None
         Fold models kept in memory for Hyperband to continue, by fold name.
+
+    Attributes
+    ----------
+    sequential : bool
+        The folds run one by one in this process (``n_jobs`` is 1): only then
+        does :meth:`run` call the fold and epoch hooks and read the epochs trained.
+    epochs : list of int or None
+        Epochs each fold model of the last :meth:`run` trained (``n_epochs_``).
     """
 
     def __init__(
@@ -69,30 +143,46 @@ class FoldRunner:
         self.cache, self.memory = cache, memory
         self.max_epochs: int | None = None  # Hyperband: a model at these epochs is not continued
         self.fingerprint = data_fingerprint(X, y, self.fit_params) if cache else ""
+        self.sequential = effective_n_jobs(search.n_jobs) == 1
+        self.epochs: list[int | None] = []
         self.kwargs = dict(
             scorer=scorers, fit_params=self.fit_params, score_params=self.score_params,
             return_train_score=search.return_train_score, return_n_test_samples=True,
             return_times=True, return_parameters=False, error_score=search.error_score,
-            verbose=search.verbose, return_estimator=cache,
+            verbose=search.verbose, return_estimator=cache or self.sequential,
         )  # fmt: skip
 
     def run(
         self, candidates: list[dict], *, folder: str | None = None,
         parent: tuple[str | None, int] | None = None, callback_ctx: Any = None,
+        hooks: FoldHooks | None = None, first: int = 0, n_candidates: int | None = None,
     ) -> list[dict]:  # fmt: skip
         """One result per (candidate, split), in sklearn's order (candidates outer).
 
         ``folder``: where this trial's fold models are kept; ``parent``: the
-        folder and epochs of the Hyperband trial this one continues.
+        folder and epochs of the Hyperband trial this one continues; ``hooks``:
+        the trial's fold and epoch hooks, called when the folds run in this
+        process; ``first`` and ``n_candidates``: the index of the first
+        candidate among all of the search's (for sklearn's verbose lines and
+        callback tasks) and their number.
         """
-        n_candidates, n_splits = len(candidates), len(self.splits)
-        pairs = list(product(enumerate(candidates), enumerate(self.splits)))
+        n_splits = len(self.splits)
+        n_candidates = n_candidates or len(candidates)
+        pairs = list(product(enumerate(candidates, first), enumerate(self.splits)))
         contexts = [None] * len(pairs)
         if callback_ctx is not None:
             contexts = [
-                callback_ctx.subcontext(task_name="candidate-split-evaluation", task_id=i)
+                callback_ctx.subcontext(
+                    task_name="candidate-split-evaluation", task_id=first * n_splits + i
+                )
                 for i in range(len(pairs))
             ]
+        hooks = hooks if self.sequential else None
+        fit_params = self.kwargs["fit_params"]
+        param = _callbacks_param(self.base) if hooks is not None else None
+        if param is not None and hooks is not None:
+            given = list(fit_params.get(param) or [])
+            fit_params = {**fit_params, param: [*given, hooks.keras_callback()]}
         results: list[Any] = [None] * len(pairs)
         names: list[str] = [""] * len(pairs)
         jobs = []
@@ -111,16 +201,27 @@ class FoldRunner:
                 if start is not None:  # already holds the settings; set_params would refit steps
                     estimator, parameters = start, None
             extra = {"caller": self.search, "callback_ctx": ctx} if _CALLBACKS else {}
-            jobs.append((i, delayed(_fit_and_score)(
-                estimator, self.X, self.y, train=train, test=test, parameters=parameters,
-                split_progress=(s, n_splits), candidate_progress=(c, n_candidates),
-                **self.kwargs, **extra,
-            )))  # fmt: skip
+            task = dict(train=train, test=test, parameters=parameters,
+                        split_progress=(s, n_splits), candidate_progress=(c, n_candidates),
+                        **{**self.kwargs, "fit_params": fit_params}, **extra)  # fmt: skip
+            if hooks is None:
+                job = delayed(_fit_and_score)(estimator, self.X, self.y, **task)
+            else:
+                job = delayed(_fold_fit)(hooks, s, n_splits, estimator, self.X, self.y, **task)
+            jobs.append((i, job))
         outs = self.parallel(job for _, job in jobs) if jobs else []
+        epochs: list[int | None] = [None] * len(pairs)
+        for i, result in enumerate(results):  # kept folds, scored without training
+            if result is not None:
+                epochs[i] = result.pop("epochs", None)
         for (i, _), out in zip(jobs, outs, strict=True):
             results[i] = out
+            if out["fit_error"] is None:
+                epochs[i] = _epochs_trained(out.get("estimator"))
             if self.cache:
                 self._keep(out, folder, names[i])
+            out.pop("estimator", None)
+        self.epochs = epochs
         return results
 
     # ---- kept folds ------------------------------------------------------------
@@ -139,7 +240,7 @@ class FoldRunner:
         if ctx is not None:
             ctx.call_on_fit_task_begin(estimator=self.search)
         try:
-            return self._scored(model, train, test)
+            return {**self._scored(model, train, test), "epochs": _epochs_trained(model)}
         finally:
             if ctx is not None:
                 ctx.call_on_fit_task_end(estimator=self.search)

@@ -31,7 +31,7 @@ from mmsk import _backend
 from mmsk._validation import ParamValidation
 from mmsk.exceptions import MmskError, ParameterError
 from mmsk.tuning._callbacks import SearchCallback, TrialRecord, replaces_progress
-from mmsk.tuning._evaluate import FoldRunner
+from mmsk.tuning._evaluate import FoldHooks, FoldRunner
 from mmsk.tuning._progress import TrialProgress
 from mmsk.tuning._space import (
     TUNER_PREFIX,
@@ -455,12 +455,21 @@ class KerasTunerSearchCV(ParamValidation, BaseSearchCV):
     def _evaluate_candidates(
         self, candidate_params: Any, cv: Any = None, more_results: Any = None,
         callback_ctx: Any = None, *, folder: str | None = None,
-        parent: tuple[str | None, int] | None = None,
+        parent: tuple[str | None, int] | None = None, record: TrialRecord | None = None,
+        first: int = 0, n_candidates: int | None = None,
     ) -> list[dict]:  # fmt: skip
-        """Cross-validate candidates (sklearn's ``evaluate_candidates``); their fold results."""
+        """Cross-validate candidates (sklearn's ``evaluate_candidates``); their fold results.
+
+        With ``record`` (one candidate), the callbacks' fold and epoch hooks are
+        called for it while its folds run in this process.
+        """
         assert self._runner is not None
         candidates = list(candidate_params)
-        out = self._runner.run(candidates, folder=folder, parent=parent, callback_ctx=callback_ctx)
+        hooks = FoldHooks(self._notify, record) if record is not None else None
+        out = self._runner.run(
+            candidates, folder=folder, parent=parent, callback_ctx=callback_ctx,
+            hooks=hooks, first=first, n_candidates=n_candidates,
+        )  # fmt: skip
         self._params.extend(candidates)
         self._out.extend(out)
         return out
@@ -521,23 +530,44 @@ class KerasTunerSearchCV(ParamValidation, BaseSearchCV):
         self._notify("on_search_begin")
         self._say_fitting()
         folder = os.path.join(*self._where, "grid") if self._where is not None else None
-        k = self.n_splits_
-        search_ctx = _subcontext(callback_ctx, self, len(candidates) * k, False)
-        out = evaluate_candidates(candidates, callback_ctx=search_ctx, folder=folder)
+        k, n = self.n_splits_, len(candidates)
+        search_ctx = _subcontext(callback_ctx, self, n * k, False)
+        records = [TrialRecord(str(index), params, "RUNNING") for index, params in
+                   enumerate(candidates)]  # fmt: skip
+        assert self._runner is not None
+        if self._runner.sequential:  # one trial at a time, its fold and epoch hooks called
+            for index, record in enumerate(records):
+                self._notify("on_trial_begin", record)
+                folds = evaluate_candidates(
+                    [record.params], callback_ctx=search_ctx, folder=folder,
+                    record=record, first=index, n_candidates=n,
+                )  # fmt: skip
+                self._grid_trial(record, folds, notify_begin=False)
+        else:  # every fold of every candidate in parallel, the trials reported after
+            out = evaluate_candidates(candidates, callback_ctx=search_ctx, folder=folder)
+            epochs = self._runner.epochs
+            for index, record in enumerate(records):
+                self._runner.epochs = epochs[index * k : (index + 1) * k]
+                self._grid_trial(record, out[index * k : (index + 1) * k], notify_begin=True)
         if search_ctx is not None:
             search_ctx.call_on_fit_task_end(estimator=self)
-        for index, params in enumerate(candidates):
-            record = TrialRecord(str(index), params, "RUNNING")
-            self._notify("on_trial_begin", record)
-            folds = out[index * k : (index + 1) * k]
-            record.duration = float(sum(o["fit_time"] + o["score_time"] for o in folds))
-            self._finish(record, folds)
-            self.trials_.append(record)
-            self._notify("on_trial_end", record)
         self._notify("on_search_end")
 
+    def _grid_trial(self, record: TrialRecord, folds: list[dict], notify_begin: bool) -> None:
+        """A grid candidate's record from its folds' results, reported."""
+        if notify_begin:
+            self._notify("on_trial_begin", record)
+        record.duration = float(sum(o["fit_time"] + o["score_time"] for o in folds))
+        self._finish(record, folds)
+        self.trials_.append(record)
+        self._notify("on_trial_end", record)
+
     def _finish(self, record: TrialRecord, folds: list[dict]) -> None:
-        """A trial's status, score and error from its folds' results."""
+        """A trial's status, score, error and epochs trained from its folds' results."""
+        assert self._runner is not None
+        trained = [e for e in self._runner.epochs if e is not None]
+        if trained:  # the most a fold trained (early stopping may end some sooner)
+            record.epochs = max(trained)
         errors = [o["fit_error"] for o in folds if o["fit_error"] is not None]
         record.error = _last_line(errors[0]) if errors else None
         record.status = "FAILED" if errors else "COMPLETED"
@@ -652,8 +682,9 @@ class KerasTunerSearchCV(ParamValidation, BaseSearchCV):
             ).call_on_fit_task_begin(estimator=self)
         try:
             folds = evaluate_candidates(
-                [record.params], callback_ctx=trial_ctx, folder=folder, parent=parent
-            )
+                [record.params], callback_ctx=trial_ctx, folder=folder, parent=parent,
+                record=record,
+            )  # fmt: skip
             self._finish(record, folds)
         except Exception as exc:  # outside a fit, or error_score="raise": the search ends
             raise self._stop(exc) from exc

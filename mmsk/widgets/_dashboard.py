@@ -283,6 +283,12 @@ class TunerDashboard(SearchCallback):
 
     # ---- state -------------------------------------------------------------
     @property
+    def replaces_progress(self) -> bool:  # type: ignore[override]
+        """True when the dashboard shows the progress (widgets or text lines): the
+        search's text bar is then off by default (``progress="auto"``)."""
+        return self.active_mode != "quiet"
+
+    @property
     def active_mode(self) -> str:
         """``"widget"``, ``"text"`` or ``"quiet"``: ``"auto"`` resolved for this process.
 
