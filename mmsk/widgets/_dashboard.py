@@ -36,7 +36,8 @@ class TunerDashboard(SearchCallback):
     """Watch a :class:`~mmsk.tuning.KerasTunerSearchCV`: trials, best so far, score per trial.
 
     A :class:`~mmsk.tuning.SearchCallback`: the search calls its hooks before
-    and after every trial.  In a Jupyter kernel it shows, under a title
+    and after every trial, and around each fold and after each epoch of the
+    running trial (with ``n_jobs=1``).  In a Jupyter kernel it shows, under a title
     naming the search, the estimator searched and the metric, a progress bar
     of trials, a line with the running trial (its folds, epochs and time so
     far) and the best trial so far, a table of every trial (settings, mean CV
