@@ -15,6 +15,7 @@ from typing import Any
 
 from sklearn.utils._param_validation import InvalidParameterError
 
+from mmsk._docs import DocLinkMixin
 from mmsk.exceptions import MmskError, ParameterError
 
 
@@ -44,10 +45,11 @@ def check_param_names(obj: Any, names: Iterable[str], extra: Iterable[str] = ())
             )
 
 
-class ParamValidation:
+class ParamValidation(DocLinkMixin):
     """``_validate_params`` raising :class:`~mmsk.exceptions.ParameterError`.
 
-    Put it before ``BaseEstimator`` in the bases.
+    Put it before ``BaseEstimator`` in the bases.  Every mmsk scikit-learn object
+    has it, so it also carries the diagram's "?" link (:class:`DocLinkMixin`).
     """
 
     def _validate_params(self) -> None:

@@ -19,7 +19,7 @@ import mmsk
 
 # Lowest first.  Units of one layer are independent of each other.
 LAYERS: list[set[str]] = [
-    {"exceptions"},
+    {"exceptions", "_docs"},
     {"_backend", "_batch", "_config", "_validation"},
     {"_infer", "layers", "plugins", "datasets"},
     {"mmsk", "preprocessing", "components"},  # "mmsk": the package root (version, lazy names)

@@ -558,7 +558,8 @@ def test_html_diagram_shows_component_settings():
     assert 'data-param-prefix="fusion__"' in html
     # Nothing to draw but the estimator: sklearn's usual single box.
     plain = MultimodalClassifier()._repr_html_()
-    assert "encoders</div>" not in plain and "Fusion" not in plain
+    assert diagram_labels(plain) == ["MultimodalClassifier"]
+    assert 'api/estimators/#mmsk.models.MultimodalClassifier"' in plain  # its "?" link
     # A fusion given by name is drawn, with its settings and its documentation link.
     named = MultimodalClassifier(fusion="attention")._repr_html_()
     assert "AttentionFusion" in diagram_labels(named) and ("num_heads", "4") in param_rows(named)
@@ -577,6 +578,10 @@ def test_html_diagram_after_fit_shows_every_modality(fitted_clf):
     start = labels.index("encoders")
     assert labels[start + 1 : start + 4] == ["image: image", "ImagePreprocessor", "CNNEncoder"]
     assert labels[start + 4 : start + 7] == ["caption: text", "TextVectorizer", "RNNEncoder"]
-    assert "numeric: numeric from size" in labels and labels[-1] == "ConcatFusion"
+    assert "numeric: numeric from size" in labels and labels[-2] == "ConcatFusion"
+    # sklearn's box of output features: the embeddings transform gives, not pixels.
+    width = clf.model_.get_layer("fused").output.shape[-1]
+    assert labels[-1] in (f"{width} features", f"100 of {width} features")
+    assert "multimodalclassifier0" in html
     assert "icon_0" not in html and "image_0" not in html  # no pixel "features"
     assert 'href="https://mmsk.readthedocs.io/en/latest/api/preprocessing/#mmsk.prep' in html

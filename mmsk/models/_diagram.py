@@ -12,18 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from mmsk._docs import doc_link
 from mmsk.components import Fusion
 from mmsk.exceptions import MmskError
 from mmsk.models._params import make_component, resolve_encoders
 
-#: Where the API reference lives; a box's "?" opens ``DOC_ROOT + page + "#" + path``.
-DOC_ROOT = "https://mmsk.readthedocs.io/en/latest/api/"
-_PAGES = {
-    "mmsk.components": "components/",
-    "mmsk.preprocessing": "preprocessing/",
-    "mmsk.models": "estimators/",
-    "mmsk.tuning": "tuning/",
-}
 _DEFAULT_FUSION = "concat"
 
 
@@ -33,24 +26,6 @@ def _visual_block_class() -> Any:
     except ImportError:  # scikit-learn < 1.7
         from sklearn.utils._estimator_html_repr import _VisualBlock
     return _VisualBlock
-
-
-def doc_link(obj: Any) -> str:
-    """The documentation URL of an mmsk class or object ("" for other packages').
-
-    Examples
-    --------
-    >>> from mmsk.components import CNNEncoder
-    >>> from mmsk.models._diagram import doc_link
-    >>> doc_link(CNNEncoder()).endswith("components/#mmsk.components.CNNEncoder")
-    True
-    """
-    cls = obj if isinstance(obj, type) else type(obj)
-    public = ".".join(p for p in cls.__module__.split(".") if not p.startswith("_"))
-    page = _PAGES.get(public)
-    if page is None:
-        return ""
-    return f"{DOC_ROOT}{page}#{public}.{cls.__name__}"
 
 
 class _Box:
