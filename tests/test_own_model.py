@@ -14,7 +14,7 @@ import pytest
 from conftest import make_frame
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.estimator_checks import estimator_checks_generator
 
 import mmsk
 from mmsk import MultimodalClassifier, MultimodalRegressor
@@ -447,19 +447,35 @@ def expected_failures(estimator):
     return failures
 
 
-@pytest.mark.slow
-@parametrize_with_checks(
-    [
+def _user_model_checks():
+    """(id, estimator, check) for the CHECKS subset; ids name the class and the check
+    (the estimators' reprs hold a function's address, which differs between
+    pytest-xdist workers)."""
+    estimators = [
         MultimodalClassifier(model=_sklearn_model, epochs=5, learning_rate=0.01, random_state=0),
         MultimodalRegressor(
             model=_sklearn_model, model__units=4, epochs=5, learning_rate=0.01, random_state=0
         ),
-    ],
-    expected_failed_checks=expected_failures,
-)
+    ]
+    cases = []
+    for est in estimators:
+        checks = estimator_checks_generator(
+            est, expected_failed_checks=expected_failures(est), mark="xfail"
+        )
+        for item in checks:
+            marks = item.marks if hasattr(item, "marks") else ()
+            estimator, check = item.values if hasattr(item, "values") else item
+            name = getattr(check, "func", check).__name__
+            options = ",".join(f"{k}={v}" for k, v in getattr(check, "keywords", {}).items())
+            if name in CHECKS:
+                case_id = f"{type(est).__name__}-{name}({options})"
+                cases.append(pytest.param(estimator, check, marks=marks, id=case_id))
+    return cases
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("estimator", "check"), _user_model_checks())
 def test_sklearn_checks_with_a_user_model(estimator, check):
     """A quick subset (the estimator API around a user model); every check runs on
     mmsk's own network in test_estimator_checks.py."""
-    if getattr(check, "func", check).__name__ not in CHECKS:
-        pytest.skip("runs on mmsk's own network in test_estimator_checks.py")
     check(estimator)
