@@ -97,13 +97,9 @@ def make_preprocessor() -> Any:
     )
 
 
-def make_classifier(epochs: int, seed: int) -> Any:
-    import mmsk
-
-    return mmsk.MultimodalClassifier(
-        encoders={"text": "rnn"},  # the network of the hand model below (the
-        fusion="concat",  # defaults of issue 13 differ: bag, wide path, AdamW,
-        wide=False,  # early stopping on a held-out share)
+def _training(epochs: int, seed: int) -> dict[str, Any]:
+    """The training settings both mmsk classifiers share: Adam, every row trained on."""
+    return dict(
         optimizer="adam",
         validation_split=0.0,
         early_stopping=False,
@@ -111,6 +107,17 @@ def make_classifier(epochs: int, seed: int) -> Any:
         epochs=epochs,
         batch_size=BATCH_SIZE,
         random_state=seed,
+    )
+
+
+def make_classifier(epochs: int, seed: int) -> Any:
+    import mmsk
+
+    return mmsk.MultimodalClassifier(
+        encoders={"text": "rnn"},  # the network of the hand model below (the
+        fusion="concat",  # defaults of issue 13 differ: bag, wide path, AdamW,
+        wide=False,  # early stopping on a held-out share)
+        **_training(epochs, seed),
     )
 
 
@@ -178,15 +185,7 @@ def make_own_classifier(epochs: int, seed: int) -> Any:
     import mmsk
 
     return mmsk.MultimodalClassifier(
-        model=own_build,
-        model__seed=mmsk_seed(seed),
-        optimizer="adam",
-        validation_split=0.0,
-        early_stopping=False,
-        preprocessor=make_preprocessor(),
-        epochs=epochs,
-        batch_size=BATCH_SIZE,
-        random_state=seed,
+        model=own_build, model__seed=mmsk_seed(seed), **_training(epochs, seed)
     )
 
 

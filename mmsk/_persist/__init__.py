@@ -31,6 +31,7 @@ from mmsk._persist._codec import (
     Encoder,
     function_names,
     missing_plugin_hint,
+    node_names,
     type_names,
 )
 from mmsk._persist._keras import foreign_classes, load_keras, read_keras
@@ -150,15 +151,7 @@ def _read_config(reader: Reader) -> Any:
 
 
 def _model_names(config: Any) -> list[str]:
-    names, stack = set(), [config["root"]]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, list):
-            stack.extend(node)
-        elif isinstance(node, dict):
-            if node.get("$") == "keras" and isinstance(node.get("file"), str):
-                names.add(node["file"])
-            stack.extend(node.values())
+    names = node_names(config["root"], ("keras",), "file")
     return sorted(n for n in names if MODEL_FILE.fullmatch(n))
 
 

@@ -175,32 +175,35 @@ class Encoder:
         }
 
 
-def function_names(node: Any) -> set[str]:
-    """Every function a configuration names (``model=`` build functions)."""
+def node_names(node: Any, kinds: tuple[str, ...], key: str) -> set[str]:
+    """The ``key`` field of every node of a configuration whose ``"$"`` is in ``kinds``.
+
+    Examples
+    --------
+    >>> node_names({"$": "type", "class": "a:B", "x": [{"$": "type", "class": "c:D"}]},
+    ...            ("type",), "class") == {"a:B", "c:D"}
+    True
+    """
     names, stack = set(), [node]
     while stack:
         node = stack.pop()
         if isinstance(node, list):
             stack.extend(node)
         elif isinstance(node, dict):
-            if node.get("$") == "function" and isinstance(node.get("name"), str):
-                names.add(node["name"])
+            if node.get("$") in kinds and isinstance(node.get(key), str):
+                names.add(node[key])
             stack.extend(node.values())
     return names
+
+
+def function_names(node: Any) -> set[str]:
+    """Every function a configuration names (``model=`` build functions)."""
+    return node_names(node, ("function",), "name")
 
 
 def type_names(node: Any) -> set[str]:
     """Every class name a configuration's nodes name (estimators and types)."""
-    names, stack = set(), [node]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, list):
-            stack.extend(node)
-        elif isinstance(node, dict):
-            if node.get("$") in ("estimator", "type") and isinstance(node.get("class"), str):
-                names.add(node["class"])
-            stack.extend(node.values())
-    return names
+    return node_names(node, ("estimator", "type"), "class")
 
 
 class Decoder:

@@ -135,6 +135,14 @@ def figure_width(figure: Any) -> int:
     return round(figure.get_figwidth() * DPI)
 
 
+def plot_img(figure: Any, image: Any, alt: str) -> str:
+    """The widget's last drawn plot (``image``, an ipywidgets Image drawn from
+    ``figure``) as an inline ``<img>``; "" before the first draw."""
+    if figure is None or not image.value:
+        return ""
+    return png_img(bytes(image.value), figure_width(figure), alt)
+
+
 def png_img(png: bytes, width: int, alt: str) -> str:
     """An ``<img>`` holding ``png`` inline, shown ``width`` pixels wide."""
     data = base64.b64encode(png).decode("ascii")

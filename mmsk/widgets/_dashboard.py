@@ -23,7 +23,7 @@ from mmsk.widgets._common import (
     freeze,
     in_kernel,
     new_figure,
-    png_img,
+    plot_img,
     show,
     style_axes,
     write_line,
@@ -208,10 +208,7 @@ class TunerDashboard(SearchCallback):
         Static
             Shown as ``text/html`` (and ``text/plain``) by any notebook viewer.
         """
-        plot = ""
-        if self.figure is not None and self.plot_image.value:
-            alt = f"mean CV {self.metric} per trial"
-            plot = png_img(bytes(self.plot_image.value), figure_width(self.figure), alt)
+        plot = plot_img(self.figure, self.plot_image, f"mean CV {self.metric} per trial")
         done = self.progress.value
         body = (
             f'{THEME_CSS}<div class="mmsk-widget mmsk-tuner-dashboard mmsk-static">'

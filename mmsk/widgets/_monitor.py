@@ -27,7 +27,7 @@ from mmsk.widgets._common import (
     in_kernel,
     is_tty,
     new_figure,
-    png_img,
+    plot_img,
     resolve_mode,
     show,
     style_axes,
@@ -240,10 +240,7 @@ class TrainingMonitor(_Callback):
         Static
             Shown as ``text/html`` (and ``text/plain``) by any notebook viewer.
         """
-        plot = ""
-        if self.figure is not None and self.plot_image.value:
-            plot = png_img(bytes(self.plot_image.value), figure_width(self.figure),
-                           "loss and metrics per epoch")  # fmt: skip
+        plot = plot_img(self.figure, self.plot_image, "loss and metrics per epoch")
         body = (
             f'{THEME_CSS}<div class="mmsk-widget mmsk-training-monitor mmsk-static">'
             f"<b>Training</b><div>{self.status.value}</div>{plot}</div>"
