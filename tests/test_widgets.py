@@ -138,9 +138,12 @@ def test_monitor_follows_a_fit_epoch_by_epoch():
     assert [s[2] for s in seen if s[0] == "batch"] == [1, 2, 3] * 3
     assert [s[1] for s in seen if s[0] == "batch"] == [0] * 3 + [1] * 3 + [2] * 3
     assert monitor.epochs == [1, 2, 3]
-    assert set(monitor.history) == {"loss", "val_loss"}
+    # A classifier reports accuracy by default: a panel beside the loss.
+    assert set(monitor.history) == {"loss", "val_loss", "accuracy", "val_accuracy"}
     assert monitor.history["loss"] == pytest.approx(clf.history_["loss"])
-    assert plot_points(monitor.figure) == [3, 3]  # train and validation, 3 epochs each
+    assert monitor.history["accuracy"] == pytest.approx(clf.history_["accuracy"])
+    assert len(monitor.figure.axes) >= 2
+    assert plot_points(monitor.figure) == [3, 3, 3, 3]  # train and validation, per panel
     assert monitor.plot_image.value[:8] == PNG
     # Drawn for the width it is shown at, at twice the resolution.
     assert monitor.plot_image.layout.width == "640px"

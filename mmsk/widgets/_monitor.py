@@ -461,6 +461,7 @@ class TrainingMonitor(_Callback):
         """
         if not self.epochs:
             return "0 epochs"
+        keys = sorted(self.history, key=lambda k: k not in ("loss", "val_loss"))  # loss first
         return f"{len(self.epochs)} epochs: " + ", ".join(
-            f"{key} {fmt(values[-1])}" for key, values in self.history.items()
+            f"{key} {fmt(self.history[key][-1])}" for key in keys
         )
