@@ -19,8 +19,8 @@ WORDS = [f"w{i}" for i in range(300)]
 def test_validation_and_early_stopping_are_on_by_default():
     clf = mmsk.MultimodalClassifier()
     assert (clf.validation_split, clf.early_stopping, clf.epochs) == ("auto", True, 100)
-    assert clf._validation_share(1000) == 0.1
-    assert clf._validation_share(199) == 0.0  # tiny data trains on every row
+    assert training.validation_share(clf.validation_split, 1000) == 0.1
+    assert training.validation_share(clf.validation_split, 199) == 0.0  # tiny data: every row
 
 
 @pytest.mark.slow
