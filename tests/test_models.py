@@ -105,6 +105,7 @@ def test_transform_gives_embeddings_for_retrieval(fitted, toy):
     assert np.mean(y[idx[:, 1]] == y) > 0.8
 
 
+@pytest.mark.slow
 def test_text_transformer_encoder_and_nested_params(toy):
     X, y = toy
     clf = mmsk.MultimodalClassifier(
@@ -133,6 +134,7 @@ def test_encoder_objects_by_column_name(toy):
     assert enc.units == 4 and not hasattr(enc, "model_")  # the given object is cloned
 
 
+@pytest.mark.slow
 def test_pipeline_and_grid_search(toy):
     X, y = toy
     X = X[["caption", "size"]]  # two light modalities: nine fits stay quick
@@ -181,6 +183,7 @@ def test_modality_batch_input(toy):
         clf.predict(X)
 
 
+@pytest.mark.slow
 def test_same_random_state_same_predictions(toy):
     X, y = toy
     np.random.seed(123)  # noqa: NPY002
@@ -254,6 +257,7 @@ def test_multilabel_targets(toy):
     assert (clf.predict(X) == Y).mean() > 0.9
 
 
+@pytest.mark.slow
 def test_regressor_single_and_multi_output(toy):
     X, _ = toy
     target = X["size"].to_numpy() * 10 + 100
@@ -288,6 +292,7 @@ def _two_views(n, seed):
     return ModalityBatch({"a": a.astype("float32"), "b": b.astype("float32")}, specs), y
 
 
+@pytest.mark.slow
 def test_modality_dropout_helps_when_a_modality_is_missing():
     X, y = _two_views(600, 1)
     Xt, yt = _two_views(400, 2)
@@ -438,6 +443,7 @@ def _rare_class(n=40, seed=0):
     return X, y
 
 
+@pytest.mark.slow
 def test_cross_validation_with_a_class_missing_from_a_training_fold():
     X, y = _rare_class()
     clf = mmsk.MultimodalClassifier(epochs=2, random_state=0)

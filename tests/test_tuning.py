@@ -55,6 +55,7 @@ class Recorder(SearchCallback):
         self.events.append(("end", None, None))
 
 
+@pytest.mark.slow
 def test_random_search_gives_sklearn_results_and_a_refit_best(data, tmp_path):
     X, y = data
     rec = Recorder()
@@ -136,6 +137,7 @@ def test_grid_oracle_over_declarations_tries_the_parametergrid(data):
     assert tried == sorted(sorted(p.items()) for p in ParameterGrid(grid_))
 
 
+@pytest.mark.slow
 def test_failed_trials_are_recorded_and_the_search_goes_on(data):
     from sklearn.exceptions import FitFailedWarning
 
