@@ -294,3 +294,28 @@ def test_a_swallowed_ctrl_c_is_raised_again_at_the_next_check():
         _demo.Interrupt.check()
     _demo.Interrupt.requested = False
     _demo.Interrupt.check()
+
+
+def test_an_error_caused_by_a_ctrl_c_still_exits_130(monkeypatch, tmp_path, capsys):
+    """A Ctrl-C landing in TensorFlow's C code can surface as another error, which mmsk
+    wraps (seen in CI: SystemError -> ModelBuildError); the demo still reports 130."""
+    from mmsk.exceptions import ModelBuildError
+
+    def interrupted_training(args, progress):
+        _demo.Interrupt.requested = True  # what the SIGINT handler records
+        raise ModelBuildError("training failed: SystemError: bad argument to internal function")
+
+    from mmsk.__main__ import main
+
+    argv = ["demo", "--output", str(tmp_path / "out")]
+    monkeypatch.setattr(_demo, "_run", interrupted_training)
+    assert main(argv) == _demo.EXIT_INTERRUPTED
+    assert "interrupted; no results were written" in capsys.readouterr().err
+    _demo.Interrupt.requested = False
+
+    def plain_failure(args, progress):
+        raise ModelBuildError("a real error")
+
+    monkeypatch.setattr(_demo, "_run", plain_failure)
+    assert main(argv) == 1
+    assert "ModelBuildError: a real error" in capsys.readouterr().err

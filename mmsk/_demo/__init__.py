@@ -148,21 +148,26 @@ def run(args: argparse.Namespace) -> int:
         return _run(args, progress)
     except MmskError as exc:  # a clear message; --verbose shows the traceback too
         progress.close()
-        if args.verbose:
-            raise
-        print(f"mmsk demo: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
-        return 1
+        if not Interrupt.requested:
+            if args.verbose:
+                raise
+            print(f"mmsk demo: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            return 1
+        # A Ctrl-C that landed inside TensorFlow's C code can surface as another error
+        # (a SystemError, then wrapped as a training error): it is still an interrupt.
+        return _interrupted(args)
     except KeyboardInterrupt:
         progress.close()
-        print(
-            f"mmsk demo: interrupted; no results were written to {args.output}",
-            file=sys.stderr,
-            flush=True,
-        )
-        return EXIT_INTERRUPTED
+        return _interrupted(args)
     finally:
         if previous is signal.default_int_handler:
             signal.signal(signal.SIGINT, previous)
+
+
+def _interrupted(args: argparse.Namespace) -> int:
+    print(f"mmsk demo: interrupted; no results were written to {args.output}",
+          file=sys.stderr, flush=True)  # fmt: skip
+    return EXIT_INTERRUPTED
 
 
 def _run(args: argparse.Namespace, progress: Progress) -> int:
