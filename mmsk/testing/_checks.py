@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pickle
+import copy
 import warnings
 from collections.abc import Callable
 from functools import partial
@@ -88,13 +88,13 @@ def _check_in_model(kinds: list[str], **params: Any) -> None:
     proba = _step(f"predicting with {what}", lambda: clf.predict_proba(X))
     if not np.isfinite(proba).all():
         raise PluginContractError(f"{what} predicts NaN or inf (rows with missing modalities?)")
-    # Unpickles only the bytes pickled on the line itself, from a model this check built in
-    # this process: no file or outside data is read.  It checks the pickle path that
-    # scikit-learn and joblib use (n_jobs, caching); mmsk.load never unpickles.
+    # deepcopy runs the estimator's __getstate__/__setstate__ (the .keras round trip with
+    # safe_mode that pickling, joblib and clone-with-state use) without unpickling bytes.
     restored = _step(
-        f"save/load (pickle through .keras with safe_mode) of {what}; register custom Keras "
-        "layers with keras.saving.register_keras_serializable and do not use Lambda layers",
-        lambda: pickle.loads(pickle.dumps(clf)),
+        f"save/load (__getstate__/__setstate__ through .keras with safe_mode) of {what}; "
+        "register custom Keras layers with keras.saving.register_keras_serializable and do "
+        "not use Lambda layers",
+        lambda: copy.deepcopy(clf),
     )
     if not np.allclose(restored.predict_proba(X), proba, atol=1e-6):
         raise PluginContractError(f"{what} predicts differently after save/load")
