@@ -38,6 +38,29 @@ def make_frame(n: int = 60, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     return frame, np.array(COLOURS)[y]
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep the tests that share a module's fitted model on one xdist worker.
+
+    A module- or session-scoped fixture defined in a test module (a fitted estimator,
+    installed plugins) is built once per worker that runs one of its tests.  Under
+    ``--dist loadgroup`` (pyproject's addopts) the tests that use one are sent to the
+    same worker as one unit, so it is built once; other tests are balanced one by one.
+    """
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        module = item.nodeid.split("::")[0]
+        if info is None or item.get_closest_marker("xdist_group"):
+            continue
+        shared = [
+            name
+            for name, defs in info.name2fixturedefs.items()
+            if defs[-1].scope in ("module", "session") and defs[-1].baseid == module
+        ]
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(module))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _thread_limit():
     """Apply MMSK_NUM_THREADS before any test runs a TensorFlow operation."""

@@ -83,7 +83,8 @@ def test_unknown_attribute():
         mmsk.Nope  # noqa: B018
 
 
-@pytest.mark.parametrize("value", ["1", "2"])
+# Each case starts TensorFlow in a new process; "2" stays in the fast tier.
+@pytest.mark.parametrize("value", [pytest.param("1", marks=pytest.mark.slow), "2"])
 def test_mmsk_num_threads_sizes_tensorflows_pools(value):
     code = (
         "import json, os\n"
@@ -96,6 +97,7 @@ def test_mmsk_num_threads_sizes_tensorflows_pools(value):
     assert run(code) == [int(value), int(value)]
 
 
+@pytest.mark.slow  # starts TensorFlow in a new process
 def test_a_bad_mmsk_num_threads_is_a_clear_error():
     env = {**os.environ, "MMSK_NUM_THREADS": "many"}
     result = subprocess.run(

@@ -84,7 +84,10 @@ def test_default_fit_needs_no_argument(toy):
     assert clf.specs_["image"].shape == (8, 8, 3)  # the size of the images, not upsampled
 
 
-@pytest.mark.parametrize("fusion", FUSIONS)
+# attention (the most involved) stays in the fast tier; the others train in the slow one.
+@pytest.mark.parametrize(
+    "fusion", [f if f == "attention" else pytest.param(f, marks=pytest.mark.slow) for f in FUSIONS]
+)
 def test_every_fusion_learns_and_round_trips_through_pickle(fusion, toy):
     X, y = toy
     clf = mmsk.MultimodalClassifier(**fast(fusion=fusion, modality_dropout=0.2)).fit(X, y)

@@ -183,6 +183,7 @@ def test_command_line_table_shows_plugins_and_their_distributions(plugin_dir):
 # ---- used by name ------------------------------------------------------------
 
 
+@pytest.mark.slow  # a MobileNetV3 backbone: the slowest model to trace here
 def test_keras_app_by_name_in_a_classifier():
     X, y = frame()
     clf = classifier(encoders={"image": "keras_app"}).set_params(**plugin_params("keras_app"))

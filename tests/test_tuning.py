@@ -729,8 +729,11 @@ def expected_events(trial_ids, n_folds, epochs):
     return events
 
 
-@pytest.mark.parametrize(("tuner", "pipeline"), [("random", False), ("grid", True)],
-                         ids=["oracle", "grid-pipeline"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("tuner", "pipeline"),
+    [pytest.param("random", False, marks=pytest.mark.slow), ("grid", True)],
+    ids=["oracle", "grid-pipeline"],
+)
 def test_fold_and_epoch_hooks_follow_each_trial_in_order(data, tuner, pipeline):
     X, y = data[0][:36], data[1][:36]
     estimator = clf(early_stopping=False)
@@ -750,12 +753,18 @@ def test_fold_and_epoch_hooks_follow_each_trial_in_order(data, tuner, pipeline):
     assert [r.epochs for r in search.trials_] == [2, 2]
 
 
-def test_fold_hooks_for_any_estimator_and_none_across_processes(small):
+def test_fold_hooks_for_any_estimator(small):
     from sklearn.linear_model import LogisticRegression
 
     watcher = InsideTrial()
     grid(LogisticRegression(), {"C": [0.1, 1.0]}, cv=3, callbacks=[watcher]).fit(*small)
     assert watcher.events == expected_events(["0", "1"], n_folds=3, epochs=0)
+
+
+@pytest.mark.slow  # two worker processes, each importing TensorFlow
+def test_no_fold_hooks_across_processes(small):
+    from sklearn.linear_model import LogisticRegression
+
     watcher = InsideTrial()
     grid(LogisticRegression(), {"C": [0.1, 1.0]}, cv=3, callbacks=[watcher], n_jobs=2).fit(*small)
     # Folds fitted in other processes: trials are reported, their folds are not.

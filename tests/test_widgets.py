@@ -360,6 +360,7 @@ def test_dashboard_on_a_real_search(tmp_path):
         MultimodalClassifier(epochs=1, **SMALL), {"learning_rate": [1e-3, 1e-2]},
         tuner="random", max_trials=2, cv=2, random_state=0, progress=False, callbacks=[dash],
         directory=tmp_path,  # fold models kept: the search fits through its own wrapper
+        refit=False,
     )  # fmt: skip
     search.fit(X, y)
     title = dash.to_static()._repr_mimebundle_()["text/html"]
