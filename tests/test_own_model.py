@@ -105,6 +105,20 @@ def numbers():
     return X, np.where(X[:, 0] + 0.5 * X[:, 1] > 0, "yes", "no")
 
 
+# Fitted once, shared by the tests that only read them (predict, pickle, save, export).
+MLP = {"model": mlp, "model__units": 4, "fit__shuffle": False, **QUICK}
+
+
+@pytest.fixture(scope="module")
+def mlp_clf(numbers):
+    return MultimodalClassifier(**MLP).fit(*numbers)
+
+
+@pytest.fixture(scope="module")
+def scale_clf(numbers):
+    return MultimodalClassifier(model=numeric_model(Scale(3.0)), **QUICK).fit(*numbers)
+
+
 @pytest.fixture(scope="module")
 def table():
     frame, y = make_frame(48, seed=1)
@@ -227,15 +241,12 @@ def test_multi_output_regression_with_two_output_layers():
 
 
 # ---- what mmsk adds around the model ------------------------------------------------
-def test_sample_and_class_weights_reach_the_loss(numbers):
+def test_sample_and_class_weights_reach_the_loss(numbers, mlp_clf):
     X, y = numbers
-    plain = MultimodalClassifier(model=mlp, **QUICK).fit(X, y)
     weights = np.where(y == "yes", 5.0, 0.1)
-    weighted = MultimodalClassifier(model=mlp, **QUICK).fit(X, y, sample_weight=weights)
-    balanced = MultimodalClassifier(model=mlp, class_weight={"yes": 5.0, "no": 0.1}, **QUICK).fit(
-        X, y
-    )
-    p, w, b = (m.predict_proba(X)[:, 1].mean() for m in (plain, weighted, balanced))
+    weighted = MultimodalClassifier(**MLP).fit(X, y, sample_weight=weights)
+    balanced = MultimodalClassifier(**MLP, class_weight={"yes": 5.0, "no": 0.1}).fit(X, y)
+    p, w, b = (m.predict_proba(X)[:, 1].mean() for m in (mlp_clf, weighted, balanced))
     assert w > p and b > p  # "yes" (column 1) weighs more: its probability rises
 
 
@@ -274,21 +285,17 @@ def test_distribution_builds_the_users_model_under_the_strategy(numbers):
     assert clf.predict(X).shape == (48,)
 
 
-def test_pickle_keeps_predictions(numbers):
-    X, y = numbers
-    for model in (mlp, numeric_model(Scale(3.0))):
-        clf = MultimodalClassifier(model=model, model__units=4, **QUICK) if model is mlp else (
-            MultimodalClassifier(model=model, **QUICK)
-        )  # fmt: skip
-        clf.fit(X, y)
+def test_pickle_keeps_predictions(numbers, mlp_clf, scale_clf):
+    X, _ = numbers
+    for clf in (mlp_clf, scale_clf):
         back = pickle.loads(pickle.dumps(clf))
         assert np.allclose(back.predict_proba(X), clf.predict_proba(X))
         assert back.get_params(deep=False).keys() == clf.get_params(deep=False).keys()
 
 
-def test_mmsk_save_with_a_registered_layer_loads_when_trusted(numbers, tmp_path):
-    X, y = numbers
-    clf = MultimodalClassifier(model=numeric_model(Scale(3.0)), **QUICK).fit(X, y)
+def test_mmsk_save_with_a_registered_layer_loads_when_trusted(numbers, scale_clf, tmp_path):
+    X, _ = numbers
+    clf = scale_clf
     path = mmsk.save(clf, tmp_path / "clf.zip")
     name = f"{Scale.__module__}:Scale"
     assert name in mmsk.get_untrusted_types(path)
@@ -298,9 +305,9 @@ def test_mmsk_save_with_a_registered_layer_loads_when_trusted(numbers, tmp_path)
     assert np.allclose(back.predict_proba(X), clf.predict_proba(X))
 
 
-def test_mmsk_save_of_a_build_function_names_it_for_trusted(numbers, tmp_path):
-    X, y = numbers
-    clf = MultimodalClassifier(model=mlp, model__units=4, fit__shuffle=False, **QUICK).fit(X, y)
+def test_mmsk_save_of_a_build_function_names_it_for_trusted(numbers, mlp_clf, tmp_path):
+    X, _ = numbers
+    clf = mlp_clf
     path = mmsk.save(clf, tmp_path / "clf")
     name = f"{mlp.__module__}:mlp"
     assert mmsk.get_untrusted_types(path) == [name]
@@ -325,10 +332,10 @@ def test_a_lambda_or_unregistered_layer_is_refused_at_save_with_how_to_register(
     assert not (tmp_path / "clf").exists()
 
 
-def test_export_serves_the_users_model(numbers, tmp_path):
+def test_export_serves_the_users_model(numbers, mlp_clf, tmp_path):
     tf = pytest.importorskip("tensorflow")
-    X, y = numbers
-    clf = MultimodalClassifier(model=mlp, **QUICK).fit(X, y)
+    X, _ = numbers
+    clf = mlp_clf
     served = tf.saved_model.load(str(clf.export(tmp_path / "served")))
     inputs = {f"x{i}": tf.constant(X[:, i]) for i in range(3)}
     proba = served.serve(inputs)["probabilities"].numpy()
