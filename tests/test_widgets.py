@@ -348,42 +348,13 @@ def test_dashboard_modes_copies_and_pickle(monkeypatch):
 
 
 def test_dashboard_on_a_real_search(tmp_path):
+    """One real search: the dashboard follows each trial, fold and epoch as it runs."""
     tuning = pytest.importorskip("mmsk.tuning")
-    if not hasattr(tuning, "KerasTunerSearchCV"):
-        pytest.skip("mmsk.tuning.KerasTunerSearchCV is not there yet")
     pytest.importorskip("keras_tuner")
     rng = np.random.default_rng(0)
     X = rng.normal(size=(32, 3))
     y = (X[:, 0] > 0).astype(int)
     dash = TunerDashboard(mode="widget")
-    search = tuning.KerasTunerSearchCV(
-        MultimodalClassifier(epochs=1, **SMALL), {"learning_rate": [1e-3, 1e-2]},
-        tuner="random", max_trials=2, cv=2, random_state=0, progress=False, callbacks=[dash],
-        directory=tmp_path,  # fold models kept: the search fits through its own wrapper
-        refit=False,
-    )  # fmt: skip
-    search.fit(X, y)
-    title = dash.to_static()._repr_mimebundle_()["text/html"]
-    assert "KerasTunerSearchCV of MultimodalClassifier" in title and "_TrialFit" not in title
-    # Epochs: as trained where the search reports them, else at most the setting.
-    assert {dash._epochs_cell(t) for t in dash.trials} <= {"1", "&le; 1"}
-    assert len(dash.trials) == 2 and all(t.status == "COMPLETED" for t in dash.trials)
-    assert (dash.progress.value, dash.progress.max) == (2, 2)
-    frame = dash.to_frame().set_index("trial_id")
-    ids, scores = search.cv_results_["trial_id"], search.cv_results_["mean_test_score"]
-    results = dict(zip(ids, scores, strict=True))
-    assert frame["score"].to_dict() == pytest.approx(results)
-    assert dash.best.score == pytest.approx(search.best_score_)
-    assert plot_points(dash.figure)[0] == 2
-
-
-def test_dashboard_shows_folds_and_epochs_of_a_running_search():
-    tuning = pytest.importorskip("mmsk.tuning")
-    pytest.importorskip("keras_tuner")
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(32, 3))
-    y = (X[:, 0] > 0).astype(int)
-    dash = TunerDashboard(mode="widget", plot=False)
     seen = []
 
     class Peek:  # after the dashboard: what it shows as each epoch ends
@@ -392,19 +363,31 @@ def test_dashboard_shows_folds_and_epochs_of_a_running_search():
 
     search = tuning.KerasTunerSearchCV(
         MultimodalClassifier(epochs=2, early_stopping=False, **SMALL),
-        {"learning_rate": [1e-3, 1e-2]}, tuner="grid", cv=2, callbacks=[dash, Peek()], refit=False,
+        {"learning_rate": [1e-3, 1e-2]}, tuner="random", max_trials=2, cv=2, random_state=0,
+        progress=False, callbacks=[dash, Peek()], refit=False,
+        directory=tmp_path,  # fold models kept: the search fits through its own wrapper
     )  # fmt: skip
     assert search._text_progress() is None  # the dashboard replaces the text bar
     search.fit(X, y)
+    title = dash.to_static()._repr_mimebundle_()["text/html"]
+    assert "KerasTunerSearchCV of MultimodalClassifier" in title and "_TrialFit" not in title
     assert len(seen) == 2 * 2 * 2  # trials x folds x epochs
     for i, text in enumerate(seen):
         trial, fold, epoch = i // 4, i // 2 % 2 + 1, i % 2 + 1
         assert f"running: trial {trial} &middot; fold {fold}/2 &middot; epoch {epoch}/2" in text
+    assert "running" not in dash.summary.value
     # The epochs column: as trained, from the search's records.
     assert [t.epochs for t in search.trials_] == [2, 2]
     assert dash.to_frame()["epochs"].tolist() == [2, 2]
     assert all(dash._epochs_cell(t) == "2" for t in dash.trials)
-    assert "running" not in dash.summary.value
+    assert len(dash.trials) == 2 and all(t.status == "COMPLETED" for t in dash.trials)
+    assert (dash.progress.value, dash.progress.max) == (2, 2)
+    frame = dash.to_frame().set_index("trial_id")
+    ids, scores = search.cv_results_["trial_id"], search.cv_results_["mean_test_score"]
+    results = dict(zip(ids, scores, strict=True))
+    assert frame["score"].to_dict() == pytest.approx(results)
+    assert dash.best.score == pytest.approx(search.best_score_)
+    assert plot_points(dash.figure)[0] == 2
 
 
 def test_dashboard_replaces_the_text_progress_where_it_shows_progress():
