@@ -199,11 +199,18 @@ def test_same_random_state_same_predictions(toy):
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
 
 
-def test_large_inputs_go_through_model_predict_with_the_same_results():
+@pytest.fixture(scope="module")
+def numeric():
+    """2,500 rows of three numbers, and a classifier fitted on the first 120 as a plain array."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(2500, 3))
     y = (X[:, 0] > 0).astype(int)
-    clf = mmsk.MultimodalClassifier(epochs=1, random_state=0).fit(X[:100], y[:100])
+    clf = mmsk.MultimodalClassifier(epochs=20, learning_rate=0.01, random_state=0)
+    return X, y, clf.fit(X[:120], y[:120])
+
+
+def test_large_inputs_go_through_model_predict_with_the_same_results(numeric):
+    X, _, clf = numeric
     big = clf.predict_proba(X)  # > 2,048 rows: Model.predict in batches
     small = np.vstack([clf.predict_proba(X[i : i + 500]) for i in range(0, 2500, 500)])
     np.testing.assert_allclose(big, small, rtol=1e-5, atol=1e-6)
@@ -333,13 +340,10 @@ def test_validation_split_and_early_stopping():
     assert not np.array_equal(snapshots[-1][-1], snapshots[best][-1])
 
 
-def test_plain_numeric_array_input():
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(120, 3))
-    y = (X[:, 0] > 0).astype(int)
-    clf = mmsk.MultimodalClassifier(epochs=20, learning_rate=0.01, random_state=0).fit(X, y)
+def test_plain_numeric_array_input(numeric):
+    X, y, clf = numeric
     assert clf.n_features_in_ == 3
-    assert clf.score(X, y) > 0.9
+    assert clf.score(X[:120], y[:120]) > 0.9
 
 
 # ---- bad input ---------------------------------------------------------------

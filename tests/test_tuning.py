@@ -236,6 +236,7 @@ def test_hyperband_budgets_epochs_and_continues_short_trials(data, tmp_path, dir
         assert child.history_["loss"][:n] == mother.history_["loss"]
 
 
+@pytest.mark.slow  # five fits; multi-metric searches on quick estimators: test_search_sklearn.py
 def test_regressor_search_with_named_scoring(data):
     X, _ = data
     y = X @ np.array([1.0, -2.0, 0.5])
