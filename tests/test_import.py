@@ -83,8 +83,8 @@ def test_unknown_attribute():
         mmsk.Nope  # noqa: B018
 
 
-# Each case starts TensorFlow in a new process; "2" stays in the fast tier.
-@pytest.mark.parametrize("value", [pytest.param("1", marks=pytest.mark.slow), "2"])
+@pytest.mark.slow  # each case starts TensorFlow in a new process
+@pytest.mark.parametrize("value", ["1", "2"])
 def test_mmsk_num_threads_sizes_tensorflows_pools(value):
     code = (
         "import json, os\n"

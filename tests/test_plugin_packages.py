@@ -165,6 +165,7 @@ def test_listing_names_distributions_and_kinds_without_importing_plugins(plugin_
     assert rows["cnn"][:2] == ["encoder", "mmsk"]
 
 
+@pytest.mark.slow  # two processes; the fast tier runs the command in tests/test_plugins.py
 def test_command_line_table_shows_plugins_and_their_distributions(plugin_dir):
     result = run(["-m", "mmsk", "plugins"], plugin_dir)
     assert result.returncode == 0, result.stderr
@@ -194,6 +195,7 @@ def test_keras_app_by_name_in_a_classifier():
     assert np.allclose(pickle.loads(pickle.dumps(clf)).predict_proba(X), proba, atol=1e-5)
 
 
+@pytest.mark.slow  # the fast tier fits a vit in test_a_broken_plugin_breaks_only_itself
 def test_vit_and_film_by_name_in_a_classifier(vit_film):
     clf, X = vit_film
     assert clf.encoders == {"image": "vit"} and clf.fusion == "film"

@@ -730,11 +730,11 @@ def expected_events(trial_ids, n_folds, epochs):
     return events
 
 
-@pytest.mark.parametrize(
-    ("tuner", "pipeline"),
-    [pytest.param("random", False, marks=pytest.mark.slow), ("grid", True)],
-    ids=["oracle", "grid-pipeline"],
-)
+# Four fits each; the fast tier follows a real search's trials, folds and epochs in
+# tests/test_widgets.py::test_dashboard_on_a_real_search.
+@pytest.mark.slow
+@pytest.mark.parametrize(("tuner", "pipeline"), [("random", False), ("grid", True)],
+                         ids=["oracle", "grid-pipeline"])  # fmt: skip
 def test_fold_and_epoch_hooks_follow_each_trial_in_order(data, tuner, pipeline):
     X, y = data[0][:36], data[1][:36]
     estimator = clf(early_stopping=False)
