@@ -346,6 +346,8 @@ def test_one_message_for_a_bad_file_whatever_is_installed(tmp_path, monkeypatch)
     assert "not a WAV file mmsk can read" in with_soundfile[1]
 
 
+# In the fast tier: test_import.py::test_preprocessing_and_inference_stay_light_until_used
+@pytest.mark.slow
 def test_importing_the_module_does_not_import_tensorflow():
     code = "import sys, mmsk.preprocessing._audio; print('tensorflow' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

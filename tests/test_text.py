@@ -368,6 +368,8 @@ def test_docstring_example():
     assert result.attempted > 0 and result.failed == 0
 
 
+# In the fast tier: test_import.py::test_preprocessing_and_inference_stay_light_until_used
+@pytest.mark.slow
 def test_import_does_not_load_tensorflow():
     code = (
         "import sys, mmsk.preprocessing._text; "
