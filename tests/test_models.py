@@ -244,6 +244,7 @@ def _imbalanced(n, seed):
     return (y[:, None] + rng.normal(size=(n, 2))).astype("float32"), y
 
 
+@pytest.mark.slow  # two 20-epoch fits; fast tier: test_own_model.py's weights test
 def test_class_weight_balanced_favours_the_minority_class():
     X, y = _imbalanced(400, 0)
     Xt, yt = _imbalanced(400, 1)

@@ -113,10 +113,14 @@ def test_cli_table_and_disable_env():
     lines = out.stdout.splitlines()
     assert lines[0].split() == ["name", "group", "distribution", "version", "kinds", "status"]
     assert any(line.split()[:3] == ["cnn", "encoder", "mmsk"] for line in lines)
-    out = run_mmsk("plugins", "--group", "fusion", "--check")
-    assert out.returncode == 0 and "loaded" in out.stdout and "encoder" not in out.stdout
     out = run_mmsk("plugins", env={"MMSK_DISABLE_PLUGIN_AUTOLOAD": "1"})
     assert out.returncode == 0 and "only mmsk's built-ins" in out.stdout
+
+
+@pytest.mark.slow  # --check imports every component, and so TensorFlow, in a new process
+def test_cli_check_loads_the_listed_group():
+    out = run_mmsk("plugins", "--group", "fusion", "--check")
+    assert out.returncode == 0 and "loaded" in out.stdout and "encoder" not in out.stdout
 
 
 # ---- conformance checks ---------------------------------------------------------
