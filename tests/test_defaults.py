@@ -30,7 +30,8 @@ def test_early_stopping_restores_the_best_epoch():
     n = 300
     X = rng.normal(size=(n, 20))
     y = (X[:, 0] + rng.normal(0, 1.5, n) > 0).astype(int)  # noisy: overfits after a while
-    clf = mmsk.MultimodalClassifier(head_units=256, learning_rate=0.01, patience=4,
+    # wide=False: no linear blend after training, the network is the best epoch's.
+    clf = mmsk.MultimodalClassifier(head_units=256, learning_rate=0.01, patience=4, wide=False,
                                     epochs=60, random_state=0).fit(X, y)  # fmt: skip
     val_loss = clf.history_["val_loss"]
     best = int(np.argmin(val_loss))

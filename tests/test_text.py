@@ -96,11 +96,11 @@ def test_max_tokens_limits_vocabulary():
     assert vec.transform(["homework"])[0, 0] == 1
 
 
-def test_sequence_length_from_95th_percentile():
-    texts = [" ".join(["w"] * n) for n in range(1, 21)]  # 1..20 tokens
+def test_sequence_length_from_99th_percentile():
+    texts = [" ".join(["w"] * n) for n in range(1, 101)]  # 1..100 tokens
     vec = TextVectorizer().fit([*texts, None, None])  # missing cells do not count
-    assert vec.sequence_length_ == int(np.ceil(np.percentile(np.arange(1, 21), 95))) == 20
-    assert vec.transform(texts).shape == (20, 20)
+    assert vec.sequence_length_ == int(np.ceil(np.percentile(np.arange(1, 101), 99))) == 100
+    assert vec.transform(texts).shape == (100, 100)
     assert TextVectorizer(max_sequence_length=7).fit(texts).sequence_length_ == 7
     assert TextVectorizer(sequence_length=3).fit(texts).sequence_length_ == 3
     assert TextVectorizer().fit(["", ""]).sequence_length_ == 1  # at least 1

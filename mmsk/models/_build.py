@@ -32,13 +32,11 @@ WIDE_SIDE = 16  # images reach the wide path average-pooled to at most this many
 def _wide_features(x: Any, spec: ModalitySpec, name: str) -> Any:
     """A modality's raw input as a flat feature vector (or a bag) for the linear path."""
     keras = _backend.keras()
-    from mmsk.layers import HashedNgrams, TokenMask
+    from mmsk.layers import TokenMask
 
     L = keras.layers
-    if spec.kind == "text" and spec.vocabulary_size:
-        buckets = min(max(2 * spec.vocabulary_size, 1024), 65536)
-        ids = HashedNgrams(spec.vocabulary_size, buckets, 2, name=f"wide_{name}_ngrams")(x)
-        return ids, TokenMask(name=f"wide_{name}_mask")(ids), spec.vocabulary_size + buckets
+    if spec.kind == "text" and spec.vocabulary_size:  # a bag of words (the deep bag has bigrams)
+        return x, TokenMask(name=f"wide_{name}_mask")(x), spec.vocabulary_size
     if spec.kind == "image" and len(spec.shape) == 3:
         pool = max(1, -(-max(spec.shape[:2]) // WIDE_SIDE))
         if pool > 1:

@@ -60,10 +60,14 @@ class MultimodalClassifier(ClassifierMixin, BaseMultimodal):
         copes with modalities missing at predict time.
     wide : bool, default=True
         Add a linear model of each modality's raw input to the output, beside
-        the deep network (wide and deep): a bag of word n-grams for text,
-        pixels average-pooled to at most 16x16 for images, the mean spectrum
-        for audio, the features themselves for numbers and categories.  It
-        gives the network what a linear baseline knows from the first epoch.
+        the deep network (wide and deep): a bag of words for text, pixels
+        average-pooled to at most 16x16 for images, the mean spectrum for
+        audio, the features themselves for numbers and categories.  After
+        training, where rows were held out, the best linear model on those
+        features (``LogisticRegression`` or ``LinearSVC``, chosen by 3-fold
+        cross-validation and refitted on every row) is blended in, with the
+        weights of lowest validation loss; ``linear_blend_`` says what was
+        chosen.  The result is one Keras model.
     optimizer : {"adam", "adamw", "sgd", "rmsprop", "nadam"}, default="adamw"
     learning_rate : float, default=1e-3
     epochs : int, default=100
@@ -132,6 +136,16 @@ class MultimodalClassifier(ClassifierMixin, BaseMultimodal):
     specs_ : dict of str to ModalitySpec
     history_ : dict of str to list of float
         Loss (and validation loss) per epoch.
+    linear_blend_ : dict or None
+        The linear model blended into the network (``wide=True``):
+        ``linear_model`` (``"logistic"``, ``"svm"``; ``"ridge"`` for a
+        regressor), its ``C`` and ``temperature`` (``alpha``), ``dense_weight``
+        (of numbers and pixels against words), the weights ``network`` and
+        ``linear`` of the blend, and the validation losses of the blend
+        (``val_loss``) and of the network alone (``val_loss_network``).
+        None where nothing was blended: ``wide=False``, no rows held out, a
+        loss or network of one's own, a multilabel target, a class with
+        fewer than 3 rows.
 
     Examples
     --------

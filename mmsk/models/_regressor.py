@@ -21,7 +21,9 @@ class MultimodalRegressor(RegressorMixin, BaseMultimodal):
     ``class_weight``).  Targets are standardised for training and predictions
     are returned on the original scale; single and multi-output targets are
     supported.  As there, ``checkpoint_dir`` must be a new or empty folder (or
-    one mmsk marked), and ``mmsk.load`` resets it to None.
+    one mmsk marked), and ``mmsk.load`` resets it to None.  With ``wide=True``
+    the linear model blended in is ``Ridge`` on the standardised target
+    (``linear_blend_``).
 
     Examples
     --------

@@ -51,6 +51,7 @@ from mmsk._backend import seeded
 from mmsk._batch import ModalityBatch, ModalitySpec
 from mmsk.components import Fusion
 from mmsk.exceptions import InputError, MmskError, ModelBuildError
+from mmsk.models import _linear as linear
 from mmsk.models._build import Head, build_model, model_inputs
 from mmsk.models._checkpoint import CheckpointFolder, backup_callback
 from mmsk.models._checks import (
@@ -93,7 +94,8 @@ __all__ = [
 
 AUTO_VALIDATION = 0.1  # share of rows validation_split="auto" holds out ...
 AUTO_VALIDATION_MIN_ROWS = 200  # ... when there are at least this many rows
-TRAINING_STATE = ("model_", "history_", "n_epochs_", "encoders_")  # written by build/train
+# Written by build and train, not by prepare:
+TRAINING_STATE = ("model_", "history_", "n_epochs_", "encoders_", "linear_blend_")
 
 
 @dataclass(frozen=True)
@@ -244,13 +246,16 @@ def _split(y: Any, share: float, seed: int, stratify: bool) -> tuple[np.ndarray,
 
 def train(
     estimator: Any, batch: ModalityBatch, y: np.ndarray, sample_weight: np.ndarray | None,
-    seed: int, fit_params: dict[str, Any],
+    seed: int, fit_params: dict[str, Any], target: Target | None = None,
 ) -> None:  # fmt: skip
     """Train ``estimator.model_`` from epoch ``n_epochs_`` to ``epochs``.
 
     Holds out the validation rows, adds the checkpoint backup (first) and early
     stopping (last) to the callbacks, runs ``Model.fit`` and extends
     ``history_`` and ``n_epochs_``.  ``fit_params`` go to ``Model.fit``.
+    After a fresh fit (given its ``target``), a network with a wide path is
+    blended with the best linear model on its wide features
+    (:mod:`mmsk.models._linear`); ``linear_blend_`` says what was chosen.
     """
     keras = _backend.keras()
     kw = {**fit_settings(estimator), **fit_params}  # fit__* settings, then fit's own
@@ -260,14 +265,14 @@ def train(
         # First, so the epoch is saved before any user callback runs.
         callbacks.insert(0, backup_callback(estimator.checkpoint_dir))
     names = estimator.modalities_
-    rows, validation = np.arange(len(batch)), None
+    rows, val, validation = np.arange(len(batch)), np.arange(0), None
     share = validation_share(estimator.validation_split, len(rows))
     if share:
         rows, val = _split(y, share, seed, is_classifier(estimator))
         validation = (batch[val].to_inputs(names), y[val]) + (
             (sample_weight[val],) if sample_weight is not None else ()
         )
-        batch = batch[rows]
+    full, batch = batch, batch[rows]
     if estimator.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_loss" if validation else "loss", patience=estimator.patience,
@@ -291,6 +296,13 @@ def train(
     for key, values in history.history.items():
         estimator.history_.setdefault(key, []).extend(float(v) for v in values)
     estimator.n_epochs_ += len(history.epoch)
+    if target is not None:  # a fresh fit: blend in the best linear model
+        estimator.linear_blend_ = None
+        if linear.supports(estimator.model_, estimator, target):
+            x_all = full.to_inputs(names)
+            estimator.linear_blend_ = linear.blend(
+                estimator, x_all, y, sample_weight, (rows, val), target.activation, seed
+            )
 
 
 def fit(
@@ -319,7 +331,7 @@ def fit(
             patch_for_multi_worker(estimator.model_, strategy, x_head, data.y[: len(head)])
         estimator.history_ = {}
         estimator.n_epochs_ = 0
-        train(estimator, data.batch, data.y, data.sample_weight, seed, fit_params)
+        train(estimator, data.batch, data.y, data.sample_weight, seed, fit_params, data.target)
     return estimator
 
 

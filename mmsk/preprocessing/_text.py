@@ -47,7 +47,7 @@ class TextVectorizer(OneColumnTransformer):
         Largest vocabulary, padding and out-of-vocabulary ids included
         (at least 3). None keeps every token seen in ``fit``.
     sequence_length : int or None, default=None
-        Tokens per row. None picks the 95th percentile of the training texts'
+        Tokens per row. None picks the 99th percentile of the training texts'
         token counts (rounded up, at least 1, at most ``max_sequence_length``).
     standardize : {"lower_and_split_punctuation", "lower_and_strip_punctuation", "lower", \
 "strip_punctuation"} or None, default="lower_and_split_punctuation"
@@ -164,12 +164,12 @@ class TextVectorizer(OneColumnTransformer):
             self.sequence_length_ = int(self.sequence_length)
         elif not texts:
             self.sequence_length_ = 1
-        else:  # 95th percentile of the token counts each text gives (n-grams included)
+        else:  # 99th percentile of the token counts each text gives (n-grams included)
             cap = int(self.max_sequence_length)
             widths = self._widths()
             words = self._count(self._clip(texts, cap + widths[0]))
             counts = sum(np.maximum(words - n + 1, 0) for n in widths)
-            self.sequence_length_ = min(cap, max(1, math.ceil(np.percentile(counts, 95))))
+            self.sequence_length_ = min(cap, max(1, math.ceil(np.percentile(counts, 99))))
         self.spec_ = ModalitySpec(
             "text", (self.sequence_length_,), "int32", vocabulary_size=self.vocabulary_size_
         )

@@ -1,0 +1,325 @@
+"""The linear blend: the network plus the best linear model on its wide features.
+
+With ``wide=True`` the network's logits are the sum of a deep path and a
+linear ("wide") path on each modality's raw input (``_build._wide_logits``).
+Trained together by gradient descent with early stopping, the linear part
+rarely reaches what a tuned linear model reaches on the same features, so
+after training a fresh fit also solves the linear model as scikit-learn
+would, and blends it in:
+
+1. the wide features of all rows are read from the model: a bag of words
+   for text, pooled pixels, the mean spectrum, the numbers and categories;
+2. they become one sparse matrix: TF-IDF weights for the bags, standardised
+   columns for the rest (one-hot columns kept as they are), each block scaled
+   to a mean row norm of 1;
+3. ``LogisticRegression`` and ``LinearSVC`` (``Ridge`` for a regressor), for
+   a few penalties and weights of the dense columns, are compared by 3-fold
+   cross-validation over all rows (at most :data:`SELECTION_ROWS` of them),
+   and the best is refitted on every row (:func:`_solve`);
+4. the blend ``a * network + b * linear`` (of logits, or of the standardised
+   prediction of a regressor) of lowest loss on the validation rows is
+   chosen, with ``a`` and ``b`` in :data:`BLEND` (``a=1, b=0`` is the network
+   alone), the linear model's logits there being out-of-fold;
+5. it is written into the network itself: the head and the wide layers are
+   scaled by ``a``, the linear model's coefficients (the scaling folded in)
+   times ``b`` are added to the wide layers, its intercept to the head's bias.
+
+The result is one Keras model, saved, exported and served as before.  It
+needs held-out rows (``validation_split``) to choose, and mmsk's own network
+with a wide path, the task's own loss and a dense head.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from mmsk import _backend
+
+C_GRID = (1.0, 3.0, 10.0, 30.0)  # inverse penalties tried (Ridge: alpha = 1 / C)
+SVM_GRID = (0.3, 1.0)  # LinearSVC's
+TEMPERATURES = (0.5, 1.0, 2.0, 4.0, 8.0)  # scales of a classifier's logits tried
+FOLDS = 3  # cross-validation folds that choose the linear model
+SELECTION_ROWS = 20_000  # rows the choice is made on (a seeded sample of larger data)
+DENSE_WEIGHTS = (1.0, 0.3, 0.1)  # weights of the dense columns against the bags, tried
+HEAD = "head_logits"  # the deep head's last layer: takes the intercept
+
+
+@dataclass
+class _Block:
+    """One modality's wide features and how to fold the solution back into its layer."""
+
+    name: str
+    layer: str  # the wide layer whose weights the solution becomes
+    bag: bool  # True: an Embedding over ids, averaged; False: a Dense on a vector
+    scale: np.ndarray  # per column: feature = raw * scale (after centring)
+    centre: np.ndarray | None  # per column mean (dense blocks)
+
+
+def supports(model: Any, estimator: Any, target: Any) -> bool:
+    """Whether this fit can blend in a linear model."""
+    if not getattr(estimator, "wide", False) or getattr(estimator, "model", None) is not None:
+        return False
+    if getattr(estimator, "loss", None) is not None:
+        return False  # a loss of the user's own: the linear model would not minimise it
+    if target.loss not in ("sparse_categorical_crossentropy", "mean_squared_error") and not (
+        target.loss == "binary_crossentropy" and target.n_outputs == 1
+    ):
+        return False  # multilabel: several sigmoids, left to joint training
+    names = {layer.name for layer in model.layers}
+    return HEAD in names and any(n.startswith("wide_") for n in names)
+
+
+def _wide_layers(model: Any, modalities: list[str]) -> list[tuple[str, str, bool, Any]]:
+    """(modality, layer name, is bag, tensor holding its features) for each wide layer."""
+    found = []
+    names = {layer.name for layer in model.layers}
+    for name in modalities:
+        if f"wide_{name}_weights" in names:
+            ids = model.get_layer(f"wide_{name}_mask").input
+            found.append((name, f"wide_{name}_weights", True, ids))
+        elif f"wide_{name}" in names:
+            found.append((name, f"wide_{name}", False, model.get_layer(f"wide_{name}").input))
+    return found
+
+
+def _bag_matrix(ids: np.ndarray, n_cols: int) -> sparse.csr_matrix:
+    """Row i: the share of each id among the row's non-padding ids (a mean bag)."""
+    rows, cols = np.nonzero(ids)
+    values = ids[rows, cols]
+    counts = np.maximum(np.count_nonzero(ids, axis=1), 1)
+    data = 1.0 / counts[rows]
+    return sparse.csr_matrix((data, (rows, values)), shape=(len(ids), n_cols))
+
+
+def _features(model: Any, x: dict[str, Any], present: np.ndarray, modalities: list[str],
+              train: np.ndarray) -> tuple[sparse.csr_matrix, list[_Block]]:  # fmt: skip
+    """The design matrix of all rows, and its blocks (scaled on the ``train`` rows)."""
+    keras = _backend.keras()
+    layers = _wide_layers(model, modalities)
+    reader = keras.Model(model.input, [tensor for *_, tensor in layers])
+    outputs = reader.predict(x, batch_size=1024, verbose=0)
+    if len(layers) == 1:
+        outputs = [outputs]
+    parts, blocks = [], []
+    for (name, layer, bag, _), raw in zip(layers, outputs, strict=True):
+        on = present[:, modalities.index(name)] > 0
+        raw = np.asarray(raw)
+        if bag:
+            n_cols = model.get_layer(layer).input_dim
+            tf = _bag_matrix(np.where(on[:, None], raw, 0), n_cols)
+            df = np.bincount(sparse.find(tf[train])[1], minlength=n_cols)
+            idf = np.log((1 + len(train)) / (1 + df)) + 1.0
+            block = tf @ sparse.diags(idf)
+            norm = _mean_norm(block[train][on[train]])
+            blocks.append(_Block(name, layer, True, idf / norm, None))
+            parts.append(block / norm)
+        else:
+            raw = raw.reshape(len(raw), -1).astype(np.float64)
+            centre = raw[train][on[train]].mean(axis=0) if on[train].any() else raw[0] * 0
+            spread = raw[train][on[train]].std(axis=0) if on[train].any() else centre + 1
+            spread[spread < 1e-8] = 1.0
+            seen = raw[train][on[train]]
+            flags = np.all((seen == 0) | (seen == 1), axis=0)  # one-hot: kept as 0/1
+            centre[flags], spread[flags] = 0.0, 1.0
+            z = (raw - centre) / spread
+            z[~on] = 0.0
+            norm = _mean_norm(z[train][on[train]])
+            blocks.append(_Block(name, layer, False, 1.0 / (spread * norm), centre))
+            parts.append(sparse.csr_matrix(z / norm))
+    return sparse.hstack(parts, format="csr"), blocks
+
+
+def _mean_norm(block: Any) -> float:
+    if block.shape[0] == 0:
+        return 1.0
+    squares = block.multiply(block) if sparse.issparse(block) else block**2
+    norm = float(np.mean(np.sqrt(np.asarray(squares.sum(axis=1)).ravel())))
+    return norm if norm > 1e-8 else 1.0
+
+
+@dataclass
+class _Solution:
+    """The chosen linear model: logits ``X @ coef.T + intercept`` (temperature included)."""
+
+    kind: str  # "logistic", "svm" or "ridge"
+    strength: float  # C (ridge: 1 / alpha)
+    dense_weight: float
+    temperature: float
+    cv_loss: float  # of the out-of-fold logits, over all rows
+    out_of_fold: np.ndarray  # (n_rows, n_outputs) logits, each from a model without its row
+    sample: np.ndarray  # the rows with out-of-fold logits (all, up to SELECTION_ROWS)
+    coef: np.ndarray | None = None  # (n_outputs, d), refitted on all rows
+    intercept: np.ndarray | None = None  # (n_outputs,)
+
+
+def _candidates(classify: bool) -> list[tuple[str, float, Any]]:
+    """(kind, strength, unfitted model) of every linear model tried, in fitting order."""
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.svm import LinearSVC
+
+    if not classify:
+        return [("ridge", C, Ridge(alpha=1.0 / C)) for C in C_GRID]
+    logistic = LogisticRegression(max_iter=300, tol=1e-3, warm_start=True)  # along the path
+    return [("logistic", C, logistic) for C in C_GRID] + [
+        ("svm", C, LinearSVC(C=C, max_iter=2000)) for C in SVM_GRID
+    ]
+
+
+def _fit(model: Any, kind: str, strength: float, X: Any, y: np.ndarray,
+         w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    from sklearn.exceptions import ConvergenceWarning
+
+    if kind == "logistic":
+        model.set_params(C=strength)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y, sample_weight=w)
+    return np.atleast_2d(model.coef_), np.atleast_1d(model.intercept_)
+
+
+def _solve(X: Any, y: np.ndarray, w: np.ndarray | None, activation: str, dense: np.ndarray,
+           seed: int) -> _Solution:  # fmt: skip
+    """The linear model of the lowest cross-validated loss, refitted on all rows.
+
+    Tried, by 3-fold cross-validation over all rows (as ``GridSearchCV``
+    would): ``LogisticRegression`` for each strength of :data:`C_GRID` and
+    ``LinearSVC`` (a hinge loss, often best on TF-IDF) for each of
+    :data:`SVM_GRID`, or ``Ridge`` with ``alpha = 1 / C`` for a regressor;
+    each with the columns where ``dense`` is True (numbers, pixels) weighted
+    by each of :data:`DENSE_WEIGHTS` against the bags of words (with one
+    penalty for all, a handful of dense columns otherwise outweigh thousands
+    of sparse word columns).  A classifier's logits are scaled by the
+    temperature of :data:`TEMPERATURES` that fits best, which turns the
+    SVM's margins into probabilities.
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    classify = activation != "linear"
+    y_out = y.reshape(len(y), -1) if not classify else y
+    cv: Any = StratifiedKFold if classify else KFold  # every class in every fold
+    cv = cv(FOLDS, shuffle=True, random_state=seed)
+    sample = np.arange(len(y))
+    if len(y) > SELECTION_ROWS:  # a seeded sample of large data
+        sample = np.sort(np.random.default_rng(seed).choice(len(y), SELECTION_ROWS, False))
+    folds = [(sample[a], sample[b])
+             for a, b in cv.split(sample, y[sample] if classify else None)]  # fmt: skip
+    factors = DENSE_WEIGHTS if dense.any() and not dense.all() else (1.0,)
+    best: _Solution | None = None
+    for factor in factors:
+        Xf = X @ sparse.diags(np.where(dense, factor, 1.0))
+        out: dict[tuple[str, float], np.ndarray] = {}
+        for fit_rows, held in folds:
+            wf = None if w is None else w[fit_rows]
+            for kind, strength, model in _candidates(classify):
+                coef, intercept = _fit(model, kind, strength, Xf[fit_rows], y[fit_rows], wf)
+                z = out.setdefault((kind, strength), np.zeros((len(y), coef.shape[0])))
+                z[held] = Xf[held] @ coef.T + intercept
+        for (kind, strength), z in out.items():
+            for t in TEMPERATURES if classify else (1.0,):
+                loss = _loss(t * z[sample], y_out[sample], None if w is None else w[sample],
+                             activation)  # fmt: skip
+                if best is None or loss < best.cv_loss:
+                    best = _Solution(kind, strength, factor, t, loss, t * z, sample)
+    assert best is not None
+    Xf = X @ sparse.diags(np.where(dense, best.dense_weight, 1.0))
+    model = dict(((k, c), m) for k, c, m in _candidates(classify))[(best.kind, best.strength)]
+    coef, intercept = _fit(model, best.kind, best.strength, Xf, y, w)
+    best.coef, best.intercept = best.temperature * coef, best.temperature * intercept
+    return best
+
+
+BLEND = (0.0, 0.25, 0.5, 0.75, 1.0)  # weights tried for each of the two models' logits
+
+
+def _logits(out: np.ndarray, activation: str) -> np.ndarray:
+    """Logits (up to a per-row constant) of the network's predictions."""
+    out = np.asarray(out, dtype=np.float64)
+    if activation == "softmax":
+        return np.log(np.clip(out, 1e-12, None))
+    if activation == "sigmoid":
+        out = np.clip(out, 1e-12, 1 - 1e-12)
+        return np.log(out) - np.log1p(-out)
+    return out
+
+
+def _loss(z: np.ndarray, y: np.ndarray, w: np.ndarray | None, activation: str) -> float:
+    """The task's loss of logits ``z`` (what ``val_loss`` measures)."""
+    if activation == "softmax":
+        z = z - z.max(axis=1, keepdims=True)
+        each = np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), y.astype(int)]
+    elif activation == "sigmoid":
+        z, t = z.reshape(len(y), -1), y.reshape(len(y), -1)
+        each = (np.logaddexp(0, z) - t * z).mean(axis=1)
+    else:
+        each = ((z.reshape(len(y), -1) - y.reshape(len(y), -1)) ** 2).mean(axis=1)
+    return float(np.average(each, weights=w))
+
+
+def blend(estimator: Any, x: dict[str, Any], y: np.ndarray, sample_weight: np.ndarray | None,
+          rows: tuple[np.ndarray, np.ndarray], activation: str,
+          seed: int) -> dict | None:  # fmt: skip
+    """Blend the trained network with the best linear model on its wide features.
+
+    ``x`` holds the inputs of all rows, ``rows`` are the indices of the
+    network's training rows and of its validation rows.  The linear model is chosen by
+    cross-validation over all rows and refitted on all of them
+    (:func:`_solve`); the weights of the two (each from :data:`BLEND`) are
+    those of the lowest loss on the ``val`` rows, where the network's
+    predictions are compared with the linear model's out-of-fold ones.  The
+    blend is written into the wide layers and the head.  Returns what was
+    chosen, or None where nothing can be chosen (no validation rows, a class
+    with fewer than :data:`FOLDS` rows).
+    """
+    model = estimator.model_
+    names = list(estimator.modalities_)
+    train, val = rows
+    y = np.asarray(y)
+    classify = activation != "linear"
+    if not len(val):
+        return None
+    if classify:
+        counts = np.bincount(y.astype(int), minlength=max(model.output.shape[-1], 2))
+        if counts.min() < FOLDS:
+            return None
+    X, blocks = _features(model, x, np.asarray(x["mmsk_present"]), names, train)
+    dense = np.concatenate([np.full(len(b.scale), not b.bag) for b in blocks])
+    solution = _solve(X, y, sample_weight, activation, dense, seed)
+    factor, coef, intercept = solution.dense_weight, solution.coef, solution.intercept
+    assert coef is not None and intercept is not None
+    val = val[np.isin(val, solution.sample)]
+    linear = solution.out_of_fold[val]  # the linear model's logits where it did not train
+    x_val = {k: np.asarray(v)[val] for k, v in x.items()}
+    trained = _logits(model.predict(x_val, batch_size=1024, verbose=0), activation)
+    trained = trained.reshape(len(val), -1)
+    wv = None if sample_weight is None else sample_weight[val]
+    losses = {(a, b): _loss(a * trained + b * linear, y[val], wv, activation)
+              for a in BLEND for b in BLEND if a or b}  # fmt: skip
+    a, b = min(losses, key=lambda k: (losses[k], -k[0]))  # ties: keep more of the network
+    strength = {"alpha": 1.0 / solution.strength} if solution.kind == "ridge" else {
+        "C": solution.strength, "temperature": solution.temperature}  # fmt: skip
+    chosen = {"linear_model": solution.kind, **strength,
+              "dense_weight": factor, "network": a, "linear": b, "val_loss": losses[(a, b)],
+              "val_loss_network": losses[(1.0, 0.0)]}  # fmt: skip
+    if (a, b) == (1.0, 0.0):
+        return chosen
+    column = 0
+    for block in blocks:
+        layer = model.get_layer(block.layer)
+        width = len(block.scale)
+        part = coef[:, column : column + width].T * block.scale[:, None]  # (d, n_outputs)
+        part = part * (1.0 if block.bag else factor)
+        column += width
+        weights = [v * a for v in layer.get_weights()]
+        weights[0] = weights[0] + b * part
+        if not block.bag:
+            weights[1] = weights[1] - b * (block.centre @ part)
+        layer.set_weights([v.astype("float32") for v in weights])
+    head = model.get_layer(HEAD)
+    kernel, bias = head.get_weights()
+    head.set_weights([a * kernel, (a * bias + b * intercept).astype("float32")])
+    return chosen

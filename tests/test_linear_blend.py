@@ -1,0 +1,136 @@
+"""The linear blend: a fresh fit ends as the network blended with the best linear model."""
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import sparse
+
+import mmsk
+from mmsk.models import _linear as linear
+from mmsk.models import _training as training
+
+WORDS = [f"w{i}" for i in range(400)]
+
+
+class EpochWeights(keras.callbacks.Callback):
+    """Keeps the network's weights at the end of every epoch."""
+
+    def on_train_begin(self, logs=None):
+        self.weights = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append(self.model.get_weights())
+
+
+def _network_alone(est, grab, X):
+    """``est``'s predictions with the weights early stopping restored (before the blend)."""
+    blended = est.model_.get_weights()
+    est.model_.set_weights(grab.weights[int(np.argmin(est.history_["val_loss"]))])
+    try:
+        return est.predict_proba(X) if hasattr(est, "predict_proba") else est.predict(X)
+    finally:
+        est.model_.set_weights(blended)
+
+
+def _frame(n=260, seed=0, missing=0.0):
+    """Names holding a rare key word of the class, a tinted 6x6 image and two numbers."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    keys = [WORDS[c::3][:60] for c in range(3)]  # 60 key words per class
+    names = [" ".join([*rng.choice(WORDS, 3), rng.choice(keys[c])]) for c in y]
+    images = []
+    for c in y:
+        img = rng.integers(0, 90, (6, 6, 3)).astype(np.uint8)
+        img[..., c] += np.uint8(rng.integers(0, 40))
+        images.append(img)
+    frame = pd.DataFrame({"name": names, "image": images,
+                          "a": y + rng.normal(0, 2.0, n), "b": rng.normal(size=n)})  # fmt: skip
+    if missing:
+        frame.loc[rng.random(n) < missing, "name"] = None
+    return frame, y
+
+
+def _linear_logits(est, X, y, activation):
+    """The logits of the linear model the blend chose (solved again outside the network)."""
+    x = training.to_batch(est, X, fit=False).to_inputs(est.modalities_)
+    seed = training.draw_seed(est.random_state)
+    rows, _ = training._split(y, 0.1, seed, y.dtype.kind == "i")
+    design, blocks = linear._features(est.model_, x, np.asarray(x["mmsk_present"]),
+                                      est.modalities_, rows)  # fmt: skip
+    dense = np.concatenate([np.full(len(b.scale), not b.bag) for b in blocks])
+    solution = linear._solve(design, y, None, activation, dense, seed)
+    assert solution.kind == est.linear_blend_["linear_model"]
+    assert solution.dense_weight == est.linear_blend_["dense_weight"]
+    design = design @ sparse.diags(np.where(dense, solution.dense_weight, 1.0))
+    return np.asarray(design @ solution.coef.T + solution.intercept)
+
+
+@pytest.mark.parametrize("missing", [0.0, 0.3])
+def test_the_blend_is_written_into_the_network_exactly(missing):
+    """Predictions are softmax(a * network logits + b * linear logits), the linear
+    model being scikit-learn's on the wide features, chosen by cross-validation and
+    refitted on all rows; rows without text included."""
+    X, y = _frame(missing=missing)
+    grab = EpochWeights()
+    clf = mmsk.MultimodalClassifier(epochs=3, random_state=0, callbacks=[grab]).fit(X, y)
+    chosen = clf.linear_blend_
+    assert clf.modalities_ == ["name", "image", "numeric"]
+    assert chosen["linear"] > 0  # three epochs are too few for the rare key words
+    z_linear = _linear_logits(clf, X, y, "softmax")
+    z = chosen["network"] * np.log(_network_alone(clf, grab, X)) + chosen["linear"] * z_linear
+    expected = np.exp(z - z.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(clf.predict_proba(X), expected, atol=5e-3)
+    # On the held-out rows (with out-of-fold linear logits) the blend beats the network.
+    assert chosen["val_loss"] <= chosen["val_loss_network"]
+
+
+@pytest.mark.slow
+def test_the_blend_beats_the_network_alone_where_words_carry_the_class():
+    X, y = _frame(n=600, seed=1)
+    X_test, y_test = _frame(n=600, seed=2)
+    grab = EpochWeights()
+    clf = mmsk.MultimodalClassifier(epochs=4, random_state=0, callbacks=[grab]).fit(X, y)
+    alone = (np.argmax(_network_alone(clf, grab, X_test), axis=1) == y_test).mean()
+    blended = clf.score(X_test, y_test)
+    assert blended > alone + 0.05, (blended, alone, clf.linear_blend_)
+
+
+def test_regressor_blends_with_ridge():
+    rng = np.random.default_rng(1)
+    n = 240
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+    y = 3 * X["a"].to_numpy() - X["b"].to_numpy() + rng.normal(0, 0.5, n)
+    grab = EpochWeights()
+    reg = mmsk.MultimodalRegressor(epochs=2, random_state=0, callbacks=[grab]).fit(X, y)
+    chosen = reg.linear_blend_
+    assert chosen["linear"] > 0
+    # On the standardised target: a * network + b * ridge.
+    mean, std = y.mean(), y.std()
+    assert chosen["linear_model"] == "ridge"
+    z_linear = _linear_logits(reg, X, (y - mean) / std, "linear")
+    network = (_network_alone(reg, grab, X) - mean) / std
+    expected = chosen["network"] * network + chosen["linear"] * z_linear.ravel()
+    np.testing.assert_allclose((reg.predict(X) - mean) / std, expected, atol=1e-3)
+
+
+def test_no_blend_without_a_wide_path_held_out_rows_or_the_task_loss():
+    X, y = _frame(n=80)
+    kw = dict(epochs=1, random_state=0, validation_split=0.25)
+    assert mmsk.MultimodalClassifier(wide=False, **kw).fit(X, y).linear_blend_ is None
+    own_loss = mmsk.MultimodalClassifier(loss="sparse_categorical_crossentropy", **kw)
+    assert own_loss.fit(X, y).linear_blend_ is None
+    multilabel = np.stack([y == 0, y == 1], axis=1).astype(int)
+    assert mmsk.MultimodalClassifier(**kw).fit(X, multilabel).linear_blend_ is None
+    # "auto" holds out no rows below 200: nothing to choose the blend on.
+    assert mmsk.MultimodalClassifier(epochs=1).fit(X, y).linear_blend_ is None
+
+
+def test_large_data_chooses_on_a_sample_and_refits_on_every_row(monkeypatch):
+    monkeypatch.setattr(linear, "SELECTION_ROWS", 150)  # as if 260 rows were many
+    X, y = _frame()
+    clf = mmsk.MultimodalClassifier(epochs=2, random_state=0).fit(X, y)
+    chosen = clf.linear_blend_
+    assert chosen["linear"] > 0 and chosen["val_loss"] <= chosen["val_loss_network"]
+    assert clf.score(X, y) > 0.9
