@@ -134,3 +134,12 @@ def test_large_data_chooses_on_a_sample_and_refits_on_every_row(monkeypatch):
     chosen = clf.linear_blend_
     assert chosen["linear"] > 0 and chosen["val_loss"] <= chosen["val_loss_network"]
     assert clf.score(X, y) > 0.9
+
+
+def test_the_diagram_shows_the_blend():
+    X, y = _frame(n=220)
+    clf = mmsk.MultimodalClassifier(epochs=1, random_state=0).fit(X, y)
+    chosen = clf.linear_blend_
+    html = clf._repr_html_()
+    assert f"linear blend: {chosen['network']:g} x network + {chosen['linear']:g} x " in html
+    assert {"logistic": "LogisticRegression", "svm": "LinearSVC"}[chosen["linear_model"]] in html

@@ -140,5 +140,22 @@ def visual_block(est: Any) -> Any:
             return VisualBlock("single", est, names=type(est).__name__, name_details=str(est))
     parts.append(_shown(fusion))
     names.append(f"fusion: {fusion if isinstance(fusion, str) else type(fusion).__name__}")
+    blend = getattr(est, "linear_blend_", None) if fitted else None
+    if blend:
+        linear = _linear_model(blend)
+        label = f"linear blend: {blend['network']:g} x network + {blend['linear']:g} x {linear!r}"
+        parts.append(VisualBlock("single", linear, names=label, name_details=str(blend)))
+        names.append("linear blend")
     return VisualBlock("serial", parts, names=names,
                        name_details=[str(p) for p in parts], dash_wrapped=False)  # fmt: skip
+
+
+def _linear_model(blend: dict) -> Any:
+    """The scikit-learn model the linear blend chose (unfitted, for its box and doc link)."""
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.svm import LinearSVC
+
+    if blend["linear_model"] == "ridge":
+        return Ridge(alpha=blend["alpha"])
+    kind = LinearSVC if blend["linear_model"] == "svm" else LogisticRegression
+    return kind(C=blend["C"])
