@@ -57,8 +57,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             for name, defs in info.name2fixturedefs.items()
             if defs[-1].scope in ("module", "session") and defs[-1].baseid == module
         ]
-        if shared:
-            item.add_marker(pytest.mark.xdist_group(module))
+        if shared:  # xdist shows the group after the test id: test_x.py::test_y@test_x
+            item.add_marker(pytest.mark.xdist_group(module.rsplit("/", 1)[-1].removesuffix(".py")))
 
 
 @pytest.fixture(scope="session", autouse=True)
