@@ -288,7 +288,10 @@ def blend(estimator: Any, x: dict[str, Any], y: np.ndarray, sample_weight: np.nd
             return None
     X, blocks = _features(model, x, np.asarray(x["mmsk_present"]), names, train)
     dense = np.concatenate([np.full(len(b.scale), not b.bag) for b in blocks])
-    solution = _solve(X, y, sample_weight, activation, dense, seed)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):  # small problems: BLAS threads only contend (with Keras')
+        solution = _solve(X, y, sample_weight, activation, dense, seed)
     factor, coef, intercept = solution.dense_weight, solution.coef, solution.intercept
     assert coef is not None and intercept is not None
     val = val[np.isin(val, solution.sample)]
