@@ -66,14 +66,20 @@ def _linear_logits(est, X, y, activation):
     return np.asarray(design @ solution.coef.T + solution.intercept)
 
 
-@pytest.mark.parametrize("missing", [0.0, 0.3])
-def test_the_blend_is_written_into_the_network_exactly(missing):
+@pytest.fixture(scope="module")
+def blended():
+    """A classifier fitted on rows of which 30 % have no text, its epochs' weights."""
+    X, y = _frame(missing=0.3)
+    grab = EpochWeights()
+    clf = mmsk.MultimodalClassifier(epochs=3, random_state=0, callbacks=[grab]).fit(X, y)
+    return X, y, clf, grab
+
+
+def test_the_blend_is_written_into_the_network_exactly(blended):
     """Predictions are softmax(a * network logits + b * linear logits), the linear
     model being scikit-learn's on the wide features, chosen by cross-validation and
     refitted on all rows; rows without text included."""
-    X, y = _frame(missing=missing)
-    grab = EpochWeights()
-    clf = mmsk.MultimodalClassifier(epochs=3, random_state=0, callbacks=[grab]).fit(X, y)
+    X, y, clf, grab = blended
     chosen = clf.linear_blend_
     assert clf.modalities_ == ["name", "image", "numeric"]
     assert chosen["linear"] > 0  # three epochs are too few for the rare key words
@@ -115,18 +121,25 @@ def test_regressor_blends_with_ridge():
     np.testing.assert_allclose((reg.predict(X) - mean) / std, expected, atol=1e-3)
 
 
-def test_no_blend_without_a_wide_path_held_out_rows_or_the_task_loss():
+def test_no_blend_without_a_wide_path_or_held_out_rows():
     X, y = _frame(n=80)
-    kw = dict(epochs=1, random_state=0, validation_split=0.25)
-    assert mmsk.MultimodalClassifier(wide=False, **kw).fit(X, y).linear_blend_ is None
-    own_loss = mmsk.MultimodalClassifier(loss="sparse_categorical_crossentropy", **kw)
-    assert own_loss.fit(X, y).linear_blend_ is None
-    multilabel = np.stack([y == 0, y == 1], axis=1).astype(int)
-    assert mmsk.MultimodalClassifier(**kw).fit(X, multilabel).linear_blend_ is None
+    wide_off = mmsk.MultimodalClassifier(wide=False, epochs=1, validation_split=0.25)
+    assert wide_off.fit(X, y).linear_blend_ is None
     # "auto" holds out no rows below 200: nothing to choose the blend on.
     assert mmsk.MultimodalClassifier(epochs=1).fit(X, y).linear_blend_ is None
 
 
+@pytest.mark.slow
+def test_no_blend_with_a_loss_of_ones_own_or_a_multilabel_target():
+    X, y = _frame(n=80)
+    kw = dict(epochs=1, random_state=0, validation_split=0.25)
+    own_loss = mmsk.MultimodalClassifier(loss="sparse_categorical_crossentropy", **kw)
+    assert own_loss.fit(X, y).linear_blend_ is None
+    multilabel = np.stack([y == 0, y == 1], axis=1).astype(int)
+    assert mmsk.MultimodalClassifier(**kw).fit(X, multilabel).linear_blend_ is None
+
+
+@pytest.mark.slow
 def test_large_data_chooses_on_a_sample_and_refits_on_every_row(monkeypatch):
     monkeypatch.setattr(linear, "SELECTION_ROWS", 150)  # as if 260 rows were many
     X, y = _frame()
@@ -136,9 +149,8 @@ def test_large_data_chooses_on_a_sample_and_refits_on_every_row(monkeypatch):
     assert clf.score(X, y) > 0.9
 
 
-def test_the_diagram_shows_the_blend():
-    X, y = _frame(n=220)
-    clf = mmsk.MultimodalClassifier(epochs=1, random_state=0).fit(X, y)
+def test_the_diagram_shows_the_blend(blended):
+    clf = blended[2]
     chosen = clf.linear_blend_
     html = clf._repr_html_()
     assert f"linear blend: {chosen['network']:g} x network + {chosen['linear']:g} x " in html
