@@ -67,7 +67,8 @@ def test_predict_from_eight_threads_matches_sequential_calls(frame_model, batch_
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda job: job[0](job[1]), work))
     for (fn, _), got, want in zip(work, results, expected * 3, strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7, err_msg=fn.__name__)
+        # atol: a few float32 steps (1.2e-7 at 1.0) between a model and its unpickled copy
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6, err_msg=fn.__name__)
 
 
 # ---- memory that stays flat however many files a column names ----------------------------
