@@ -102,9 +102,7 @@ def _features(model: Any, x: dict[str, Any], present: np.ndarray, modalities: li
     keras = _backend.keras()
     layers = _wide_layers(model, modalities)
     reader = keras.Model(model.input, [tensor for *_, tensor in layers])
-    outputs = reader.predict(x, batch_size=1024, verbose=0)
-    if len(layers) == 1:
-        outputs = [outputs]
+    outputs = _run(reader, x)
     parts, blocks = [], []
     for (name, layer, bag, _), raw in zip(layers, outputs, strict=True):
         on = present[:, modalities.index(name)] > 0
@@ -132,6 +130,18 @@ def _features(model: Any, x: dict[str, Any], present: np.ndarray, modalities: li
             blocks.append(_Block(name, layer, False, 1.0 / (spread * norm), centre))
             parts.append(sparse.csr_matrix(z / norm))
     return sparse.hstack(parts, format="csr"), blocks
+
+
+def _run(model: Any, x: dict[str, Any], chunk: int = 1024) -> list[np.ndarray]:
+    """The model's outputs (a list), computed eagerly in chunks: no ``predict``
+    function to trace for one call."""
+    n = len(next(iter(x.values())))
+    parts = []
+    for start in range(0, n, chunk):
+        out = model({k: np.asarray(v)[start : start + chunk] for k, v in x.items()},
+                    training=False)  # fmt: skip
+        parts.append([np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])])
+    return [np.concatenate(column) for column in zip(*parts, strict=True)]
 
 
 def _mean_norm(block: Any) -> float:
@@ -297,7 +307,7 @@ def blend(estimator: Any, x: dict[str, Any], y: np.ndarray, sample_weight: np.nd
     val = val[np.isin(val, solution.sample)]
     linear = solution.out_of_fold[val]  # the linear model's logits where it did not train
     x_val = {k: np.asarray(v)[val] for k, v in x.items()}
-    trained = _logits(model.predict(x_val, batch_size=1024, verbose=0), activation)
+    trained = _logits(_run(model, x_val)[0], activation)
     trained = trained.reshape(len(val), -1)
     wv = None if sample_weight is None else sample_weight[val]
     losses = {(a, b): _loss(a * trained + b * linear, y[val], wv, activation)
