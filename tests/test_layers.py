@@ -99,3 +99,23 @@ def test_modality_dropout_keeps_one_modality_and_is_off_in_inference():
     assert L.ModalityDropout.from_config(layer.get_config()).rate == 0.3
     with pytest.raises(ValueError, match="rate"):
         L.ModalityDropout(1.0)
+
+
+def test_colour_histogram_counts_shares_per_channel_between_adapted_bounds(tmp_path):
+    images = rng.uniform(-3.0, 5.0, size=(4, 6, 5, 3)).astype("float32")
+    layer = L.ColourHistogram(bins=4)
+    layer.adapt(images)
+    np.testing.assert_allclose(np.asarray(layer.low), images.reshape(-1, 3).min(axis=0))
+    np.testing.assert_allclose(np.asarray(layer.high), images.reshape(-1, 3).max(axis=0))
+    out = np.asarray(layer(images)).reshape(4, 3, 4)
+    np.testing.assert_allclose(out.sum(axis=2), 1.0, rtol=1e-6)  # every pixel in one bin
+    low, high = layer.low.numpy(), layer.high.numpy()
+    for i, c in np.ndindex(4, 3):  # as NumPy counts them between the same bounds
+        counts = np.histogram(images[i, ..., c], bins=4, range=(low[c], high[c]))[0]
+        np.testing.assert_allclose(out[i, c], counts / 30.0, atol=1e-6)
+    # Values outside the bounds fall in the end bins; the bounds are saved with the model.
+    assert np.allclose(np.asarray(layer(images + 100.0)).reshape(4, 3, 4)[..., -1], 1.0)
+    assert np.allclose(np.asarray(layer(images - 100.0)).reshape(4, 3, 4)[..., 0], 1.0)
+    inputs = keras.Input((6, 5, 3))
+    loaded = _roundtrip(keras.Model(inputs, layer(inputs)), images, tmp_path)
+    np.testing.assert_allclose(np.asarray(loaded.layers[-1].high), np.asarray(layer.high))

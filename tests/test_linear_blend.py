@@ -155,3 +155,16 @@ def test_the_diagram_shows_the_blend(blended):
     html = clf._repr_html_()
     assert f"linear blend: {chosen['network']:g} x network + {chosen['linear']:g} x " in html
     assert {"logistic": "LogisticRegression", "svm": "LinearSVC"}[chosen["linear_model"]] in html
+
+
+def test_image_colour_histograms_are_adapted_and_join_the_linear_model(blended):
+    """The image's colour histogram (bins from the training images) is a wide block of
+    its own, so the linear model sees colours wherever they are in the picture."""
+    X, _, clf, _ = blended
+    colours = clf.model_.get_layer("wide_image_colours")
+    pixels = clf.preprocessor_.transform(X)["image"]  # the training rows' network input
+    np.testing.assert_allclose(colours.low.numpy(), pixels.reshape(-1, 3).min(axis=0))
+    np.testing.assert_allclose(colours.high.numpy(), pixels.reshape(-1, 3).max(axis=0))
+    assert colours.bins * 3 == clf.model_.get_layer("wide_image_hist").kernel.shape[0]
+    blocks = [layer for _, layer, _, _ in linear._wide_layers(clf.model_, clf.modalities_)]
+    assert blocks == ["wide_name_weights", "wide_image", "wide_image_hist", "wide_numeric"]

@@ -4,6 +4,7 @@ Importing this package imports Keras (and TensorFlow).
 """
 
 from mmsk.layers._bag import HashedNgrams
+from mmsk.layers._histogram import ColourHistogram
 from mmsk.layers._masking import (
     ApplyPresence,
     MaskedMeanPool,
@@ -17,6 +18,7 @@ from mmsk.layers._transformer import TransformerBlock
 
 __all__ = [
     "ApplyPresence",
+    "ColourHistogram",
     "HashedNgrams",
     "JoinTokens",
     "MaskedMeanPool",

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from mmsk import _backend
 from mmsk._batch import PRESENT, ModalitySpec
 from mmsk.components import Encoded, Encoder, Fusion
@@ -27,6 +29,8 @@ class Head:
 
 
 WIDE_SIDE = 16  # images reach the wide path average-pooled to at most this many pixels a side
+HISTOGRAM_SIDE = 32  # ... and their colour histograms are counted on at most this many
+HISTOGRAM_BINS = 8  # bins per channel of those histograms
 
 
 def _wide_features(x: Any, spec: ModalitySpec, name: str) -> Any:
@@ -65,7 +69,35 @@ def _wide_logits(inputs: dict, specs: Mapping[str, ModalitySpec], present: Any,
         else:
             logit = L.Dense(n_outputs, kernel_initializer="zeros", name=f"wide_{name}")(x)
         out.append(ApplyPresence(index, name=f"wide_{name}_present")(logit, present))
+        if spec.kind == "image" and len(spec.shape) == 3:  # colours, wherever they are
+            hist = _histogram(inputs[name], spec, name)
+            logit = L.Dense(n_outputs, kernel_initializer="zeros", name=f"wide_{name}_hist")(hist)
+            out.append(ApplyPresence(index, name=f"wide_{name}_hist_present")(logit, present))
     return out
+
+
+def _histogram(x: Any, spec: ModalitySpec, name: str) -> Any:
+    """An image's colour histogram (:class:`~mmsk.layers.ColourHistogram`), on at most
+    :data:`HISTOGRAM_SIDE` pixels a side; :func:`adapt_histograms` sets its bins."""
+    keras = _backend.keras()
+    from mmsk.layers import ColourHistogram
+
+    pool = max(1, -(-max(spec.shape[:2]) // HISTOGRAM_SIDE))
+    if pool > 1:
+        x = keras.layers.AveragePooling2D(pool, padding="same",
+                                          name=f"wide_{name}_hist_pool")(x)  # fmt: skip
+    return ColourHistogram(HISTOGRAM_BINS, name=f"wide_{name}_colours")(x)
+
+
+def adapt_histograms(model: Any, arrays: Mapping[str, Any], rows: int = 2000) -> None:
+    """Set the bins of each image's colour histogram from (up to ``rows``) training images."""
+    from mmsk.layers import ColourHistogram
+
+    for layer in model.layers:
+        if isinstance(layer, ColourHistogram) and layer.name.startswith("wide_"):
+            name = layer.name.removeprefix("wide_").removesuffix("_colours")
+            if name in arrays:
+                layer.adapt(np.asarray(arrays[name][:rows], dtype="float32"))
 
 
 def _check_encoding(tensor: Any, sequence: bool, name: str, encoder: Encoder) -> None:

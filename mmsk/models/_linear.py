@@ -8,7 +8,8 @@ after training a fresh fit also solves the linear model as scikit-learn
 would, and blends it in:
 
 1. the wide features of all rows are read from the model: a bag of words
-   for text, pooled pixels, the mean spectrum, the numbers and categories;
+   for text, pooled pixels and colour histograms, the mean spectrum, the
+   numbers and categories;
 2. they become one sparse matrix: TF-IDF weights for the bags, standardised
    columns for the rest (one-hot columns kept as they are), each block scaled
    to a mean row norm of 1;
@@ -82,8 +83,9 @@ def _wide_layers(model: Any, modalities: list[str]) -> list[tuple[str, str, bool
         if f"wide_{name}_weights" in names:
             ids = model.get_layer(f"wide_{name}_mask").input
             found.append((name, f"wide_{name}_weights", True, ids))
-        elif f"wide_{name}" in names:
-            found.append((name, f"wide_{name}", False, model.get_layer(f"wide_{name}").input))
+        for layer in (f"wide_{name}", f"wide_{name}_hist"):  # an image has two: pixels, colours
+            if layer in names:
+                found.append((name, layer, False, model.get_layer(layer).input))
     return found
 
 

@@ -52,7 +52,7 @@ from mmsk._batch import ModalityBatch, ModalitySpec
 from mmsk.components import Fusion
 from mmsk.exceptions import InputError, MmskError, ModelBuildError
 from mmsk.models import _linear as linear
-from mmsk.models._build import Head, build_model, model_inputs
+from mmsk.models._build import Head, adapt_histograms, build_model, model_inputs
 from mmsk.models._checkpoint import CheckpointFolder, backup_callback
 from mmsk.models._checks import (
     check_batch,
@@ -210,13 +210,19 @@ def build_network(
     return build_model(inputs, specs, encoders, fusion, head, estimator.modality_dropout, seed)
 
 
-def build(estimator: Any, target: Target, seed: int) -> Any:
-    """Build and compile the Keras model for ``estimator.specs_`` (call under :func:`seeded`)."""
+def build(estimator: Any, target: Target, seed: int, batch: ModalityBatch | None = None) -> Any:
+    """Build and compile the Keras model for ``estimator.specs_`` (call under :func:`seeded`).
+
+    ``batch``, the training rows, sets what the network learns from data
+    before training: the bins of the wide path's colour histograms.
+    """
     check_own(estimator)  # model= and its settings, before any work
     head = Head(target.n_outputs, target.activation, estimator.head_units,
                 estimator.head_layers, estimator.dropout, estimator.wide)  # fmt: skip
     specs = estimator.specs_
     model = build_network(model_inputs(specs), specs, head, estimator, seed)
+    if batch is not None:
+        adapt_histograms(model, {k: batch[k][batch.masks[k]] for k in specs if k in batch})
     compile_model(model, estimator, target.loss)  # optimizer__*, loss, metrics, compile__*
     return model
 
@@ -324,7 +330,7 @@ def fit(
     seed = draw_seed(estimator.random_state)
     with seeded(seed):
         with strategy_scope(strategy):
-            estimator.model_ = build(estimator, data.target, seed)
+            estimator.model_ = build(estimator, data.target, seed, data.batch)
         if strategy is not None:
             head = data.batch[np.arange(min(len(data.batch), estimator.batch_size))]
             x_head = head.to_inputs(estimator.modalities_)

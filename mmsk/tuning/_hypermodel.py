@@ -92,7 +92,7 @@ def _define() -> type:
             data = self._data(est)
             seed = training.draw_seed(est.random_state)
             with training.seeded(seed), training.hyperparameters(hp):  # hp: define-by-run
-                model = training.build(est, data.target, seed)
+                model = training.build(est, data.target, seed, data.batch)
             self._built = {id(model): est}  # only the latest model is trained
             return model
 
