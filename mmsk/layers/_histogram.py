@@ -61,8 +61,12 @@ class ColourHistogram(keras.layers.Layer):
         span = ops.maximum(self.high - self.low, 1e-6)
         position = ops.floor((ops.cast(images, "float32") - self.low) / span * self.bins)
         index = ops.cast(ops.clip(position, 0, self.bins - 1), "int32")
-        shares = ops.mean(ops.one_hot(index, self.bins), axis=(1, 2))  # (N, C, bins)
-        return ops.reshape(shares, (-1, shares.shape[1] * self.bins))
+        channels = images.shape[-1]
+        index = index + ops.arange(channels, dtype="int32") * self.bins  # channel c: c*bins+
+        pixels = images.shape[1] * images.shape[2]
+        flat = ops.reshape(index, (-1, pixels * channels))
+        counts = ops.bincount(flat, minlength=channels * self.bins)  # per row
+        return ops.cast(counts, "float32") / float(pixels)
 
     def compute_output_shape(self, input_shape: Any) -> tuple:
         return (input_shape[0], int(input_shape[-1]) * self.bins)

@@ -29,7 +29,7 @@ class Head:
 
 
 WIDE_SIDE = 16  # images reach the wide path average-pooled to at most this many pixels a side
-HISTOGRAM_SIDE = 32  # ... and their colour histograms are counted on at most this many
+HISTOGRAM_SIDE = 16  # ... and their colour histograms are counted on at most this many
 HISTOGRAM_BINS = 8  # bins per channel of those histograms
 
 
