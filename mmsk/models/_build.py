@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from mmsk import _backend
-from mmsk._batch import PRESENT, ModalitySpec
+from mmsk._batch import PRESENT, ModalityBatch, ModalitySpec
 from mmsk.components import Encoded, Encoder, Fusion
 from mmsk.exceptions import ModelBuildError
 
@@ -29,27 +29,29 @@ class Head:
 
 
 WIDE_SIDE = 16  # images reach the wide path average-pooled to at most this many pixels a side
-HISTOGRAM_SIDE = 16  # ... and their colour histograms are counted on at most this many
-HISTOGRAM_BINS = 8  # bins per channel of those histograms
+HISTOGRAM_BINS = 8  # bins per channel of an image's colour histogram on the wide path
 
 
 def _wide_features(x: Any, spec: ModalitySpec, name: str) -> Any:
-    """A modality's raw input as a flat feature vector (or a bag) for the linear path."""
+    """A modality's raw input as a flat feature vector (or a bag) for the linear path,
+    and for an image the colour histogram of its pooled pixels (None otherwise)."""
     keras = _backend.keras()
-    from mmsk.layers import TokenMask
+    from mmsk.layers import ColourHistogram, TokenMask
 
     L = keras.layers
+    colours = None
     if spec.kind == "text" and spec.vocabulary_size:  # a bag of words (the deep bag has bigrams)
-        return x, TokenMask(name=f"wide_{name}_mask")(x), spec.vocabulary_size
+        return x, TokenMask(name=f"wide_{name}_mask")(x), spec.vocabulary_size, colours
     if spec.kind == "image" and len(spec.shape) == 3:
         pool = max(1, -(-max(spec.shape[:2]) // WIDE_SIDE))
         if pool > 1:
             x = L.AveragePooling2D(pool, padding="same", name=f"wide_{name}_pool")(x)
+        colours = ColourHistogram(HISTOGRAM_BINS, name=f"wide_{name}_colours")(x)
     elif spec.kind == "audio" and len(spec.shape) == 2:
         x = L.GlobalAveragePooling1D(name=f"wide_{name}_mean")(x)
     if len(x.shape) > 2:
         x = L.Flatten(name=f"wide_{name}_flat")(x)
-    return x, None, None
+    return x, None, None, colours
 
 
 def _wide_logits(inputs: dict, specs: Mapping[str, ModalitySpec], present: Any,
@@ -61,7 +63,7 @@ def _wide_logits(inputs: dict, specs: Mapping[str, ModalitySpec], present: Any,
     L = keras.layers
     out = []
     for index, (name, spec) in enumerate(specs.items()):
-        x, mask, rows = _wide_features(inputs[name], spec, name)
+        x, mask, rows, colours = _wide_features(inputs[name], spec, name)
         if rows is not None:  # a bag of n-grams: one weight vector per token, averaged
             h = L.Embedding(rows, n_outputs, embeddings_initializer="zeros",
                             name=f"wide_{name}_weights")(x)  # fmt: skip
@@ -69,35 +71,23 @@ def _wide_logits(inputs: dict, specs: Mapping[str, ModalitySpec], present: Any,
         else:
             logit = L.Dense(n_outputs, kernel_initializer="zeros", name=f"wide_{name}")(x)
         out.append(ApplyPresence(index, name=f"wide_{name}_present")(logit, present))
-        if spec.kind == "image" and len(spec.shape) == 3:  # colours, wherever they are
-            hist = _histogram(inputs[name], spec, name)
-            logit = L.Dense(n_outputs, kernel_initializer="zeros", name=f"wide_{name}_hist")(hist)
+        if colours is not None:  # an image's colours, wherever they are in the picture
+            logit = L.Dense(n_outputs, kernel_initializer="zeros", name=f"wide_{name}_hist")(
+                colours
+            )
             out.append(ApplyPresence(index, name=f"wide_{name}_hist_present")(logit, present))
     return out
 
 
-def _histogram(x: Any, spec: ModalitySpec, name: str) -> Any:
-    """An image's colour histogram (:class:`~mmsk.layers.ColourHistogram`), on at most
-    :data:`HISTOGRAM_SIDE` pixels a side; :func:`adapt_histograms` sets its bins."""
-    keras = _backend.keras()
-    from mmsk.layers import ColourHistogram
-
-    pool = max(1, -(-max(spec.shape[:2]) // HISTOGRAM_SIDE))
-    if pool > 1:
-        x = keras.layers.AveragePooling2D(pool, padding="same",
-                                          name=f"wide_{name}_hist_pool")(x)  # fmt: skip
-    return ColourHistogram(HISTOGRAM_BINS, name=f"wide_{name}_colours")(x)
-
-
-def adapt_histograms(model: Any, arrays: Mapping[str, Any], rows: int = 2000) -> None:
-    """Set the bins of each image's colour histogram from (up to ``rows``) training images."""
-    from mmsk.layers import ColourHistogram
-
-    for layer in model.layers:
-        if isinstance(layer, ColourHistogram) and layer.name.startswith("wide_"):
-            name = layer.name.removeprefix("wide_").removesuffix("_colours")
-            if name in arrays:
-                layer.adapt(np.asarray(arrays[name][:rows], dtype="float32"))
+def adapt_histograms(model: Any, batch: ModalityBatch, rows: int = 2000) -> None:
+    """Set the bins of each image's colour histogram on the wide path from the
+    training images (at most ``rows`` of them, spread over the batch; missing ones left out)."""
+    names = {layer.name for layer in model.layers}
+    for name in batch:
+        if f"wide_{name}_colours" in names:
+            present = np.flatnonzero(batch.masks[name])
+            sample = present[:: max(1, len(present) // rows)][:rows]
+            model.get_layer(f"wide_{name}_colours").adapt(batch[name][sample])
 
 
 def _check_encoding(tensor: Any, sequence: bool, name: str, encoder: Encoder) -> None:

@@ -64,8 +64,8 @@ class MultimodalClassifier(ClassifierMixin, BaseMultimodal):
         average-pooled to at most 16x16 and an 8-bin colour histogram per
         channel for images, the mean spectrum for audio, the features
         themselves for numbers and categories.  After training, where rows
-        were held out, the best linear model on those
-        features (``LogisticRegression`` or ``LinearSVC``, chosen by 3-fold
+        were held out, the best linear model on those features
+        (``LogisticRegression`` or ``LinearSVC``, chosen by 3-fold
         cross-validation and refitted on every row) is blended in, with the
         weights of lowest validation loss; ``linear_blend_`` says what was
         chosen.  The result is one Keras model.

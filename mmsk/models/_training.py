@@ -222,7 +222,7 @@ def build(estimator: Any, target: Target, seed: int, batch: ModalityBatch | None
     specs = estimator.specs_
     model = build_network(model_inputs(specs), specs, head, estimator, seed)
     if batch is not None:
-        adapt_histograms(model, {k: batch[k][batch.masks[k]] for k in specs if k in batch})
+        adapt_histograms(model, batch)
     compile_model(model, estimator, target.loss)  # optimizer__*, loss, metrics, compile__*
     return model
 
