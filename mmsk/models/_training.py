@@ -81,6 +81,7 @@ __all__ = [
     "check_batch",
     "check_target",
     "convert",
+    "create_training_state",
     "draw_seed",
     "fit",
     "forward",
@@ -250,6 +251,28 @@ def _split(y: Any, share: float, seed: int, stratify: bool) -> tuple[np.ndarray,
         return train_test_split(rows, test_size=share, random_state=seed)
 
 
+def create_training_state(model: Any, batch: ModalityBatch, y: Any, names: list[str]) -> None:
+    """Create the optimizer's, loss's and metrics' variables of a compiled ``model``.
+
+    Without a distribution strategy Keras creates them while it first traces the
+    train step, and a ``tf.function`` that creates variables is traced a second
+    time: a third to a half of a small fit.  Keras builds them the same way
+    (``Model._symbolic_build``, symbolic shapes only) when a strategy is set.
+    ``batch`` and ``y`` are the training rows (the inputs ``names``); two of them
+    give the shapes and dtypes.
+    """
+    if model.optimizer is None or model.optimizer.built:
+        return  # built already (warm start, a strategy's fit, an earlier call)
+    head = np.arange(min(2, len(batch)))
+    x, y = batch[head].to_inputs(names), None if y is None else y[head]
+    symbolic_build = getattr(model, "_symbolic_build", None)
+    with model.distribute_strategy.scope():
+        if symbolic_build is not None:
+            symbolic_build(data_batch=(x, y, None))
+        else:  # a Keras without it: the optimizer at least
+            model.optimizer.build(model.trainable_variables)
+
+
 def train(
     estimator: Any, batch: ModalityBatch, y: np.ndarray, sample_weight: np.ndarray | None,
     seed: int, fit_params: dict[str, Any], target: Target | None = None,
@@ -279,6 +302,7 @@ def train(
             (sample_weight[val],) if sample_weight is not None else ()
         )
     full, batch = batch, batch[rows]
+    create_training_state(estimator.model_, batch, y, names)
     if estimator.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_loss" if validation else "loss", patience=estimator.patience,

@@ -130,6 +130,7 @@ def _define() -> type:
             kwargs.setdefault("epochs", est.epochs)
             kwargs.setdefault("verbose", 0)
             est.model_ = model
+            training.create_training_state(model, batch, y_enc, est.modalities_)
             return model.fit(batch.to_inputs(est.modalities_), y_enc, **kwargs)
 
     return MmskHyperModel
