@@ -49,6 +49,7 @@ def _names(n, rng):
     return [" ".join(rng.choice(WORDS, 3)) for _ in range(n)]
 
 
+@pytest.mark.slow  # trains two models
 def test_auto_text_encoder_is_a_bag_for_short_text_and_a_sequence_model_for_long():
     rng = np.random.default_rng(0)
     n = 20

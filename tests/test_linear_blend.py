@@ -121,6 +121,7 @@ def test_regressor_blends_with_ridge():
     np.testing.assert_allclose((reg.predict(X) - mean) / std, expected, atol=1e-3)
 
 
+@pytest.mark.slow  # trains three models
 def test_no_blend_without_a_wide_path_or_held_out_rows():
     X, y = _frame(n=80)
     wide_off = mmsk.MultimodalClassifier(wide=False, epochs=1, validation_split=0.25)

@@ -130,6 +130,7 @@ def test_set_params_on_a_kind_creates_the_default_encoder():
     assert clf.get_params()["encoders__image__filters"] == 4
 
 
+@pytest.mark.slow  # trains two models
 def test_encoder_objects_by_column_name(toy):
     X, y = toy
     enc = RNNEncoder(units=4, cell="gru", bidirectional=True)
@@ -259,6 +260,7 @@ def test_class_weight_balanced_favours_the_minority_class():
     assert recall["balanced"] > recall["plain"] + 0.2, recall
 
 
+@pytest.mark.slow  # trains two models
 def test_multilabel_targets(toy):
     X, y = toy
     Y = np.stack([y == "red", y != "blue"], axis=1).astype(int)

@@ -107,6 +107,7 @@ def test_register_cannot_shadow_an_installed_name():
         plugins.register("encoder", "my encoder", MLPEncoder)
 
 
+@pytest.mark.slow  # spawns two interpreters
 def test_cli_table_and_disable_env():
     out = run_mmsk("plugins")
     assert out.returncode == 0, out.stderr

@@ -20,6 +20,7 @@ import pytest
 from mmsk import KerasTunerSearchCV, MultimodalClassifier, load
 
 pytest.importorskip("keras_tuner")
+pytestmark = pytest.mark.slow  # every test runs or reads a search of several models
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(48, 3))

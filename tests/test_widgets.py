@@ -104,6 +104,7 @@ def test_missing_ipywidgets_names_the_extra():
 
 
 # ---- TrainingMonitor -----------------------------------------------------------
+@pytest.mark.slow  # trains two models
 def test_monitor_follows_a_fit_epoch_by_epoch():
     import keras
 
@@ -347,6 +348,7 @@ def test_dashboard_modes_copies_and_pickle(monkeypatch):
         TunerDashboard(mode="gui")
 
 
+@pytest.mark.slow  # a Keras Tuner search of several trials
 def test_dashboard_on_a_real_search(tmp_path):
     """One real search: the dashboard follows each trial, fold and epoch as it runs."""
     tuning = pytest.importorskip("mmsk.tuning")
