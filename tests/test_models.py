@@ -321,11 +321,12 @@ def test_modality_dropout_helps_when_a_modality_is_missing():
     assert scores[0.5] > scores[0.0] + 0.15, scores
 
 
-def test_a_fit_traces_its_train_step_once(toy, monkeypatch):
+def test_a_fit_traces_its_train_step_once(monkeypatch):
     # Keras traces a step that creates variables (the optimizer's, the metrics') a
-    # second time; the training core creates them before Model.fit.  48 rows in
-    # batches of 32 and 16, over two epochs, with a validation split.
-    X, y = toy
+    # second time; the training core creates them before Model.fit.  48 training rows
+    # in batches of 32 and 16, over two epochs, with a validation split.
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 3)), rng.integers(0, 3, 60)
     traced = []
     step = keras.Model.train_step
 
@@ -334,7 +335,7 @@ def test_a_fit_traces_its_train_step_once(toy, monkeypatch):
         return step(self, data)
 
     monkeypatch.setattr(keras.Model, "train_step", counting)
-    clf = mmsk.MultimodalClassifier(**fast(epochs=2, validation_split=0.2)).fit(X, y)
+    clf = mmsk.MultimodalClassifier(epochs=2, validation_split=0.2, random_state=0).fit(X, y)
     assert clf.n_epochs_ == 2 and len(traced) == 1
     warm = clf.set_params(warm_start=True, epochs=3).fit(X, y)  # trains on, built already
     assert warm.n_epochs_ == 3 and len(traced) <= 2

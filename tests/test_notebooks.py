@@ -20,6 +20,7 @@ def test_the_notebooks_are_there():
     assert {"01", "02", "03", "04", "05", "06"} <= names
 
 
+@pytest.mark.xdist_group("notebook_files")  # one worker pays nbformat's import
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_is_stored_without_outputs(path):
     import nbformat  # imported by the tests, not at collection: 3-4 s
