@@ -341,6 +341,18 @@ def test_a_fit_traces_its_train_step_once(monkeypatch):
     assert warm.n_epochs_ == 3 and len(traced) <= 2
 
 
+def test_a_model_that_cannot_be_built_symbolically_still_trains(monkeypatch):
+    # create_training_state is an optimisation: where Keras cannot run the model on
+    # symbolic inputs, Keras creates the variables while tracing, as before.
+    def refuse(self, *args, **kwargs):
+        raise NotImplementedError("no symbolic run")
+
+    monkeypatch.setattr(keras.Model, "_symbolic_build", refuse, raising=False)
+    X, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
+    clf = mmsk.MultimodalClassifier(epochs=2, random_state=0).fit(X, y)
+    assert clf.n_epochs_ == 2 and clf.predict(X).shape == (40,)
+
+
 def test_validation_split_and_early_stopping():
     # Random labels: the validation loss rises once the network memorises the training rows.
     rng = np.random.default_rng(0)

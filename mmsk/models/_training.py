@@ -12,6 +12,8 @@ private methods::
       build(estimator, target, seed) -> model     compiled Keras model
         build_network(inputs, specs, head, estimator, seed)   <- the seam (see below)
       train(estimator, batch, y, w, seed, kw)     validation split, callbacks, Model.fit
+        create_training_state(model, batch, y)    optimizer and metric variables, so
+                                                  Keras traces the train step once
     convert(estimator, X, y) -> (batch, y)    rows (and targets) for a fitted estimator
     to_batch / check_batch / check_target     input conversion (``_checks``)
     forward(estimator, X)                     prediction, streamed (``_predict``)
@@ -267,10 +269,13 @@ def create_training_state(model: Any, batch: ModalityBatch, y: Any, names: list[
     x, y = batch[head].to_inputs(names), None if y is None else y[head]
     symbolic_build = getattr(model, "_symbolic_build", None)
     with model.distribute_strategy.scope():
-        if symbolic_build is not None:
-            symbolic_build(data_batch=(x, y, None))
-        else:  # a Keras without it: the optimizer at least
-            model.optimizer.build(model.trainable_variables)
+        try:
+            if symbolic_build is not None:
+                symbolic_build(data_batch=(x, y, None))
+            else:  # a Keras without it: the optimizer at least
+                model.optimizer.build(model.trainable_variables)
+        except Exception:  # a model of one's own that cannot run symbolically:
+            pass  # Keras creates what is left while tracing, as it would anyway
 
 
 def train(
@@ -302,7 +307,7 @@ def train(
             (sample_weight[val],) if sample_weight is not None else ()
         )
     full, batch = batch, batch[rows]
-    create_training_state(estimator.model_, batch, y, names)
+    create_training_state(estimator.model_, batch, y[rows], names)
     if estimator.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_loss" if validation else "loss", patience=estimator.patience,
