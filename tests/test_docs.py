@@ -165,8 +165,8 @@ for line in sys.stdin:
         try:
             exec(job["driver"], main.__dict__)
             code = 0
-        except SystemExit as stop:
-            code = stop.code if isinstance(stop.code, int) else (stop.code is not None)
+        except SystemExit as stop:  # sys.exit(), sys.exit(n) or sys.exit("message")
+            code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
             if isinstance(stop.code, str):
                 print(stop.code, file=sys.stderr)
         except BaseException:
