@@ -94,6 +94,31 @@ def test_bag_encoder_learns_word_order_through_bigrams():
     assert scores[2] > 0.95
 
 
+def test_word_dropout_teaches_the_out_of_vocabulary_id_from_the_training_words():
+    """Every training word is in the vocabulary, so without word dropout the
+    out-of-vocabulary id 1 never occurs in training and its weight on the wide path
+    (zeros at the start) stays zero; with it (the default) that weight is trained,
+    and each word's rate is word_dropout / (word_dropout + its count)."""
+    rng = np.random.default_rng(0)
+    text = [" ".join(rng.choice(WORDS[:30], 3)) for _ in range(150)]  # < 200 rows: no blend
+    y = np.array([int(t.split()[0] in WORDS[:15]) for t in text])
+    X = pd.DataFrame({"t": text, "x": rng.normal(size=150)})
+    clf = mmsk.MultimodalClassifier(epochs=3, random_state=0).fit(X, y)
+    layer = clf.model_.get_layer("t_unknown")
+    ids = clf.preprocessor_.transform(X)["t"]
+    counts = np.bincount(ids.ravel(), minlength=layer.vocabulary_size)
+    word = 5
+    assert layer.rates.numpy()[word] == pytest.approx(0.25 / (0.25 + counts[word]), rel=1e-6)
+    trained = clf.model_.get_layer("wide_t_weights").get_weights()[0][1]
+    assert np.abs(trained).max() > 1e-4
+
+    off = mmsk.MultimodalClassifier(epochs=3, random_state=0, word_dropout=0).fit(X, y)
+    assert "t_unknown" not in {layer.name for layer in off.model_.layers}
+    np.testing.assert_array_equal(off.model_.get_layer("wide_t_weights").get_weights()[0][1], 0)
+    with pytest.raises(mmsk.exceptions.ParameterError, match="word_dropout"):
+        mmsk.MultimodalClassifier(word_dropout=-0.1).fit(X, y)
+
+
 def test_text_is_split_at_punctuation_by_default():
     vec = TextVectorizer().fit(["python3-numpy libgtk-3-dev", "GTK+ based_tool"])
     assert {"python3", "numpy", "libgtk", "dev", "gtk", "based", "tool"} <= set(vec.vocabulary_)

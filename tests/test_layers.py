@@ -101,6 +101,44 @@ def test_modality_dropout_keeps_one_modality_and_is_off_in_inference():
         L.ModalityDropout(1.0)
 
 
+def test_unknown_word_dropout_replaces_words_at_their_rates_in_training_only(tmp_path):
+    layer = L.UnknownWordDropout(7, alpha=0.25, seed=3)
+    layer.adapt(np.array([[2, 3, 3, 3, 3, 0], [6, 1, 1, 0, 0, 0]]))  # 2 and 6 once, 3 four times
+    expected = [0.0, 0.0, 0.2, 0.25 / 4.25, 0.0, 0.0, 0.2]  # 4, 5 unseen: never replaced
+    np.testing.assert_allclose(layer.rates.numpy(), expected, rtol=1e-6)
+
+    ids = np.tile(np.array([[2, 3, 4, 1, 0, 6]], "int32"), (20000, 1))
+    out = np.asarray(layer(ids, training=True))
+    changed = out != ids
+    assert set(np.unique(out[changed])) == {1}  # always to the out-of-vocabulary id
+    assert not changed[:, 2:5].any()  # unseen, out-of-vocabulary and padding: kept
+    assert abs(changed[:, 0].mean() - 0.2) < 0.015 and abs(changed[:, 5].mean() - 0.2) < 0.015
+    assert abs(changed[:, 1].mean() - 0.0588) < 0.008
+    np.testing.assert_array_equal(np.asarray(layer(ids)), ids)  # outside training: as given
+    again = L.UnknownWordDropout(7, alpha=0.25, seed=3)
+    again.adapt(np.array([[2, 3, 3, 3, 3, 0], [6, 1, 1, 0, 0, 0]]))
+    np.testing.assert_array_equal(np.asarray(again(ids, training=True)), out)  # seeded
+
+    inputs = keras.Input((6,), dtype="int32")
+    model = keras.Model(inputs, L.UnknownWordDropout(7, seed=0, name="u")(inputs))
+    model.get_layer("u").adapt(ids)
+    loaded = _roundtrip(model, ids[:4], tmp_path)
+    np.testing.assert_array_equal(loaded.get_layer("u").rates.numpy(),
+                                  model.get_layer("u").rates.numpy())  # fmt: skip
+    with pytest.raises(ValueError, match="vocabulary_size"):
+        L.UnknownWordDropout(1)
+    with pytest.raises(ValueError, match="alpha"):
+        L.UnknownWordDropout(5, alpha=-1.0)
+
+
+def test_unknown_word_dropout_docstring_example():
+    import doctest
+
+    from mmsk.layers import _words
+
+    assert doctest.testmod(_words).failed == 0
+
+
 def test_colour_histogram_counts_shares_per_channel_between_adapted_bounds(tmp_path):
     images = rng.uniform(-3.0, 5.0, size=(4, 6, 5, 3)).astype("float32")
     layer = L.ColourHistogram(bins=4)

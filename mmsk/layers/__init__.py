@@ -15,6 +15,7 @@ from mmsk.layers._masking import (
 from mmsk.layers._pooling import PresenceSoftmaxPool, PresenceWeightedMean, SplitHeads
 from mmsk.layers._tokens import JoinTokens, ModalityTypeEmbedding, TokenAndPositionEmbedding
 from mmsk.layers._transformer import TransformerBlock
+from mmsk.layers._words import UnknownWordDropout
 
 __all__ = [
     "ApplyPresence",
@@ -31,4 +32,5 @@ __all__ = [
     "TokenAndPositionEmbedding",
     "TokenMask",
     "TransformerBlock",
+    "UnknownWordDropout",
 ]

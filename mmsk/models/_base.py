@@ -72,6 +72,7 @@ class BaseMultimodal(
         "head_layers": [Interval(Integral, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "modality_dropout": [Interval(Real, 0, 1, closed="left")],
+        "word_dropout": [Interval(Real, 0, None, closed="left")],
         "wide": ["boolean"],
         "optimizer": [StrOptions({"adam", "adamw", "sgd", "rmsprop", "nadam"})],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -102,6 +103,7 @@ class BaseMultimodal(
         head_layers: int = 1,
         dropout: float = 0.1,
         modality_dropout: float = 0.0,
+        word_dropout: float = 0.25,
         wide: bool = True,
         optimizer: str = "adamw",
         learning_rate: float = 1e-3,
@@ -129,6 +131,7 @@ class BaseMultimodal(
         self.head_layers = head_layers
         self.dropout = dropout
         self.modality_dropout = modality_dropout
+        self.word_dropout = word_dropout
         self.wide = wide
         self.optimizer = optimizer
         self.learning_rate = learning_rate
@@ -259,6 +262,8 @@ class BaseMultimodal(
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        # Estimators saved before word_dropout existed trained without it
+        state = {"word_dropout": 0.0, **state}
         saved = state.get("model_")
         if isinstance(saved, dict) and "keras_bytes" in saved:
             _import_named_components(state)

@@ -79,15 +79,19 @@ def _wide_logits(inputs: dict, specs: Mapping[str, ModalitySpec], present: Any,
     return out
 
 
-def adapt_histograms(model: Any, batch: ModalityBatch, rows: int = 2000) -> None:
-    """Set the bins of each image's colour histogram on the wide path from the
-    training images (at most ``rows`` of them, spread over the batch; missing ones left out)."""
+def adapt_to_data(model: Any, batch: ModalityBatch, rows: int = 2000) -> None:
+    """Set what a new network learns from the training rows before training: the bins
+    of each image's colour histogram on the wide path (from at most ``rows`` images,
+    spread over the batch; missing ones left out), and each text's word counts for
+    its unknown-word dropout (from every present row)."""
     names = {layer.name for layer in model.layers}
     for name in batch:
+        present = np.flatnonzero(batch.masks[name])
         if f"wide_{name}_colours" in names:
-            present = np.flatnonzero(batch.masks[name])
             sample = present[:: max(1, len(present) // rows)][:rows]
             model.get_layer(f"wide_{name}_colours").adapt(batch[name][sample])
+        if f"{name}_unknown" in names:
+            model.get_layer(f"{name}_unknown").adapt(batch[name][present])
 
 
 def _check_encoding(tensor: Any, sequence: bool, name: str, encoder: Encoder) -> None:
@@ -125,20 +129,29 @@ def build_model(
     head: Head,
     modality_dropout: float,
     seed: int | None,
+    word_dropout: float = 0.0,
 ) -> Any:
     """Return the functional Keras model for these modalities.
 
     ``inputs`` come from :func:`model_inputs`.  The output is the head's
-    prediction; the layer named ``fused`` holds the fused embedding.
+    prediction; the layer named ``fused`` holds the fused embedding.  With
+    ``word_dropout`` > 0 each text's word ids pass an
+    :class:`~mmsk.layers.UnknownWordDropout` (``<name>_unknown``, its rates
+    set by :func:`adapt_to_data`) before its encoder and its wide path.
     """
     keras = _backend.keras()
-    from mmsk.layers import ModalityDropout
+    from mmsk.layers import ModalityDropout, UnknownWordDropout
 
     L = keras.layers
     present = inputs[PRESENT]
     if modality_dropout > 0 and len(specs) > 1:
         present = ModalityDropout(modality_dropout, seed=seed, name="modality_dropout")(present)
 
+    given, inputs = inputs, dict(inputs)  # the model's own inputs; text may pass a dropout
+    for name, spec in specs.items():
+        if word_dropout > 0 and spec.kind == "text" and spec.vocabulary_size:
+            inputs[name] = UnknownWordDropout(spec.vocabulary_size, word_dropout, seed=seed,
+                                              name=f"{name}_unknown")(inputs[name])  # fmt: skip
     encoded = []
     for index, (name, spec) in enumerate(specs.items()):
         encoder = encoders[name]
@@ -178,7 +191,7 @@ def build_model(
         )
     output = L.Activation(head.activation, name="prediction")(logits)
     try:
-        return keras.Model(inputs=inputs, outputs=output, name="mmsk_model")
+        return keras.Model(inputs=given, outputs=output, name="mmsk_model")
     except ValueError as exc:  # e.g. two layers of one name: an encoder ignored its prefix
         used = {name: type(encoder).__name__ for name, encoder in encoders.items()}
         raise ModelBuildError(

@@ -58,6 +58,14 @@ class MultimodalClassifier(ClassifierMixin, BaseMultimodal):
     modality_dropout : float, default=0.0
         Probability of hiding each modality of a training row, so the model
         copes with modalities missing at predict time.
+    word_dropout : float, default=0.25
+        Unknown-word dropout for text (:class:`~mmsk.layers.UnknownWordDropout`):
+        at each training step a word seen ``c`` times in the training texts is
+        replaced by the out-of-vocabulary id with probability
+        ``word_dropout / (word_dropout + c)`` (0.2 for a word seen once), so
+        the network learns what a word it never saw means; a text's
+        vocabulary holds every training word, so it would not learn that
+        otherwise.  0 turns it off.
     wide : bool, default=True
         Add a linear model of each modality's raw input to the output, beside
         the deep network (wide and deep): a bag of words for text, pixels
@@ -180,6 +188,7 @@ class MultimodalClassifier(ClassifierMixin, BaseMultimodal):
         head_layers: int = 1,
         dropout: float = 0.1,
         modality_dropout: float = 0.0,
+        word_dropout: float = 0.25,
         wide: bool = True,
         optimizer: str = "adamw",
         learning_rate: float = 1e-3,
@@ -203,7 +212,8 @@ class MultimodalClassifier(ClassifierMixin, BaseMultimodal):
         super().__init__(
             encoders, fusion, modalities=modalities, preprocessor=preprocessor,
             head_units=head_units, head_layers=head_layers, dropout=dropout,
-            modality_dropout=modality_dropout, wide=wide, optimizer=optimizer,
+            modality_dropout=modality_dropout, word_dropout=word_dropout, wide=wide,
+            optimizer=optimizer,
             learning_rate=learning_rate, epochs=epochs, batch_size=batch_size,
             validation_split=validation_split, early_stopping=early_stopping,
             patience=patience, callbacks=callbacks, checkpoint_dir=checkpoint_dir,

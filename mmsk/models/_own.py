@@ -43,7 +43,7 @@ COMPILE_OWNED = {"optimizer": "optimizer= and optimizer__*", "loss": "loss=",
 OPTIMIZER_OWNED = {"learning_rate": "learning_rate="}
 # Settings of mmsk's own network; with ``model=`` given they would have no effect.
 NETWORK_PARAMS = ("encoders", "fusion", "head_units", "head_layers", "dropout",
-                  "modality_dropout", "wide")  # fmt: skip
+                  "modality_dropout", "word_dropout", "wide")  # fmt: skip
 
 
 def is_keras_model(obj: Any) -> bool:

@@ -54,7 +54,7 @@ from mmsk._batch import ModalityBatch, ModalitySpec
 from mmsk.components import Fusion
 from mmsk.exceptions import InputError, MmskError, ModelBuildError
 from mmsk.models import _linear as linear
-from mmsk.models._build import Head, adapt_histograms, build_model, model_inputs
+from mmsk.models._build import Head, adapt_to_data, build_model, model_inputs
 from mmsk.models._checkpoint import CheckpointFolder, backup_callback
 from mmsk.models._checks import (
     check_batch,
@@ -210,7 +210,8 @@ def build_network(
     fusion = make_component("fusion", estimator.fusion, Fusion)
     encoders = resolve_encoders(estimator.encoders, specs)
     estimator.encoders_ = encoders
-    return build_model(inputs, specs, encoders, fusion, head, estimator.modality_dropout, seed)
+    return build_model(inputs, specs, encoders, fusion, head, estimator.modality_dropout, seed,
+                       estimator.word_dropout)  # fmt: skip
 
 
 def build(estimator: Any, target: Target, seed: int, batch: ModalityBatch | None = None) -> Any:
@@ -225,7 +226,7 @@ def build(estimator: Any, target: Target, seed: int, batch: ModalityBatch | None
     specs = estimator.specs_
     model = build_network(model_inputs(specs), specs, head, estimator, seed)
     if batch is not None:
-        adapt_histograms(model, batch)
+        adapt_to_data(model, batch)
     compile_model(model, estimator, target.loss)  # optimizer__*, loss, metrics, compile__*
     return model
 
