@@ -492,8 +492,12 @@ class KerasTunerSearchCV(ParamValidation, BaseSearchCV):
         if self.overwrite and os.path.isdir(folder):
             shutil.rmtree(folder)
         os.makedirs(folder, exist_ok=True)
-        with open(path, "w", encoding="utf-8") as handle:
+        # Atomic: the chief and the workers of a distributed search start together, and
+        # one must never read the file half-written by another (an empty key).
+        partial = f"{path}.{os.getpid()}.tmp"
+        with open(partial, "w", encoding="utf-8") as handle:
             handle.write(key)
+        os.replace(partial, path)
 
     def _run_search(self, evaluate_candidates: Any, *, callback_ctx: Any = None) -> None:
         self._progress = self._text_progress()
