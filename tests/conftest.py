@@ -1,6 +1,7 @@
 """Test set-up: quiet TensorFlow, one CPU thread pool, deterministic seeds."""
 
 import os
+import signal
 import struct
 import zlib
 
@@ -90,3 +91,10 @@ def png_header(width: int, height: int) -> bytes:
         + chunk(b"IDAT", zlib.compress(b"\0" * 64))
         + chunk(b"IEND", b"")
     )
+
+
+def sigint_as_at_a_terminal() -> None:
+    """``preexec_fn`` of a child that a test interrupts: SIGINT at its default, even
+    where this test run ignores it (a job started in the background inherits SIG_IGN,
+    and mmsk's demo leaves an ignored SIGINT alone, on purpose)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

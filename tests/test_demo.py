@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import sigint_as_at_a_terminal
 from PIL import Image
 
 from mmsk import _demo
@@ -151,6 +152,7 @@ def test_sigint_exits_130_and_leaves_no_files(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=sigint_as_at_a_terminal,
     )
     stderr: list[str] = []
     training = threading.Event()

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import sigint_as_at_a_terminal
 
 import mmsk
 from mmsk import ModalityBatch, ModalitySpec, _demo
@@ -149,6 +150,7 @@ def test_sigint_while_loading_exits_130_with_a_message_and_no_files(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=sigint_as_at_a_terminal,
     )
     try:
         first = proc.stdout.readline()  # printed before the data and TensorFlow load
