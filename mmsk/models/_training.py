@@ -194,7 +194,7 @@ def build_network(
         ``n_outputs`` and ``activation`` of the prediction, and the dense
         head's settings.
     estimator : BaseMultimodal
-        Its ``encoders``, ``fusion`` and ``modality_dropout`` settings; the
+        Its ``encoders``, ``fusion``, ``modality_dropout`` and ``word_dropout`` settings; the
         encoders used are written to ``encoders_``.
     seed : int
         Seed of the dropout layers.
@@ -218,7 +218,9 @@ def build(estimator: Any, target: Target, seed: int, batch: ModalityBatch | None
     """Build and compile the Keras model for ``estimator.specs_`` (call under :func:`seeded`).
 
     ``batch``, the training rows, sets what the network learns from data
-    before training: the bins of the wide path's colour histograms.
+    before training (:func:`~mmsk.models._build.adapt_to_data`): the bins of
+    the wide path's colour histograms and the word counts of unknown-word
+    dropout.
     """
     check_own(estimator)  # model= and its settings, before any work
     head = Head(target.n_outputs, target.activation, estimator.head_units,
