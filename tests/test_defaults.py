@@ -119,6 +119,16 @@ def test_word_dropout_teaches_the_out_of_vocabulary_id_from_the_training_words()
         mmsk.MultimodalClassifier(word_dropout=-0.1).fit(X, y)
 
 
+def test_an_estimator_saved_before_word_dropout_loads_with_it_off():
+    """Pickles made before the setting existed trained without it: they read 0."""
+    old = mmsk.MultimodalClassifier(epochs=3).__getstate__()
+    del old["word_dropout"]
+    loaded = mmsk.MultimodalClassifier.__new__(mmsk.MultimodalClassifier)
+    loaded.__setstate__(old)
+    assert loaded.get_params()["word_dropout"] == 0.0 and loaded.epochs == 3
+    assert mmsk.MultimodalClassifier().get_params()["word_dropout"] == 0.25
+
+
 def test_text_is_split_at_punctuation_by_default():
     vec = TextVectorizer().fit(["python3-numpy libgtk-3-dev", "GTK+ based_tool"])
     assert {"python3", "numpy", "libgtk", "dev", "gtk", "based", "tool"} <= set(vec.vocabulary_)
