@@ -157,3 +157,51 @@ def test_colour_histogram_counts_shares_per_channel_between_adapted_bounds(tmp_p
     inputs = keras.Input((6, 5, 3))
     loaded = _roundtrip(keras.Model(inputs, layer(inputs)), images, tmp_path)
     np.testing.assert_allclose(np.asarray(loaded.layers[-1].high), np.asarray(layer.high))
+
+
+def test_tfidf_bag_is_scikit_learns_sublinear_tfidf_times_its_kernel(tmp_path):
+    """Rows of ids read as TfidfVectorizer(sublinear_tf=True) reads the same tokens,
+    with idf from the adapted rows; the output is that vector times the kernel."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    train = rng.integers(0, 9, size=(40, 7))  # 0 is padding
+    test = np.vstack([rng.integers(0, 9, size=(5, 7)), np.zeros((1, 7), int),
+                      [[3, 3, 3, 0, 0, 0, 0]]])  # fmt: skip
+    words = lambda rows: [" ".join(f"w{i}" for i in row if i) for row in rows]  # noqa: E731
+    vec = TfidfVectorizer(sublinear_tf=True, token_pattern=r"\S+",
+                          vocabulary=[f"w{i}" for i in range(1, 9)]).fit(words(train))  # fmt: skip
+    bag = L.TfidfBag(9, 2)
+    bag.adapt(train)
+    np.testing.assert_allclose(bag.idf.numpy()[1:], vec.idf_, rtol=1e-6)
+    weights = np.asarray(bag.tfidf(test))
+    dense = np.zeros((len(test), 9))
+    np.add.at(dense, (np.arange(len(test))[:, None].repeat(7, 1), test), weights)
+    np.testing.assert_allclose(dense[:, 1:], vec.transform(words(test)).toarray(), atol=1e-6)
+    assert np.all(weights[test == 0] == 0)  # padding, and an empty row, weigh nothing
+
+    kernel = rng.normal(size=(9, 2)).astype("float32")
+    bag.kernel.assign(kernel)
+    np.testing.assert_allclose(np.asarray(bag(test)), dense @ kernel, rtol=1e-5, atol=1e-6)
+    inputs = keras.Input((7,), dtype="int32")
+    loaded = _roundtrip(keras.Model(inputs, bag(inputs)), test, tmp_path)
+    np.testing.assert_allclose(loaded.layers[-1].idf.numpy(), bag.idf.numpy())
+    with pytest.raises(ValueError, match="units"):
+        L.TfidfBag(5, 0)
+
+
+def test_column_slice(tmp_path):
+    x = np.arange(12).reshape(2, 6)
+    np.testing.assert_array_equal(np.asarray(L.ColumnSlice(2, 5)(x)), x[:, 2:5])
+    inputs = keras.Input((6,))
+    _roundtrip(keras.Model(inputs, L.ColumnSlice(4, 6)(inputs)), x.astype("float32"), tmp_path)
+    with pytest.raises(ValueError, match="start < stop"):
+        L.ColumnSlice(3, 3)
+
+
+def test_tfidf_docstring_examples():
+    import doctest
+
+    from mmsk.layers import _tfidf
+
+    result = doctest.testmod(_tfidf)
+    assert result.attempted > 0 and result.failed == 0

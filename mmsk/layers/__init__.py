@@ -13,6 +13,7 @@ from mmsk.layers._masking import (
     TokenMask,
 )
 from mmsk.layers._pooling import PresenceSoftmaxPool, PresenceWeightedMean, SplitHeads
+from mmsk.layers._tfidf import ColumnSlice, TfidfBag
 from mmsk.layers._tokens import JoinTokens, ModalityTypeEmbedding, TokenAndPositionEmbedding
 from mmsk.layers._transformer import TransformerBlock
 from mmsk.layers._words import UnknownWordDropout
@@ -20,6 +21,7 @@ from mmsk.layers._words import UnknownWordDropout
 __all__ = [
     "ApplyPresence",
     "ColourHistogram",
+    "ColumnSlice",
     "HashedNgrams",
     "JoinTokens",
     "MaskedMeanPool",
@@ -29,6 +31,7 @@ __all__ = [
     "PresenceWeightedMean",
     "SequenceMask",
     "SplitHeads",
+    "TfidfBag",
     "TokenAndPositionEmbedding",
     "TokenMask",
     "TransformerBlock",
