@@ -89,6 +89,9 @@ def run_mmsk(task: Task, seed: int, params: dict[str, Any]) -> dict[str, Any]:
     epochs = getattr(history, "epoch", None)
     if epochs:
         out["epochs_run"] = len(epochs)
+    chosen = getattr(est, "linear_blend_", None)
+    if chosen:  # what the linear blend chose: its model and the two weights
+        out["blend"] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in chosen.items()}
     return out
 
 

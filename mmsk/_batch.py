@@ -31,11 +31,23 @@ class ModalitySpec:
         Number of token ids (padding 0 and out-of-vocabulary included) for text.
     columns : tuple of str
         The DataFrame columns this modality was made from.
+    char_columns : int, default=0
+        For text: how many of the last columns of each row hold character
+        n-gram ids (the first ``shape[0] - char_columns`` hold word ids).
+        mmsk's encoders see the words (:meth:`words`); the character n-grams
+        feed the wide (linear) path only.
+    char_vocabulary_size : int, default=0
+        Number of character n-gram ids (padding 0 and out-of-vocabulary 1
+        included), an id space of their own.
 
     Examples
     --------
     >>> ModalitySpec("text", (12,), "int32", vocabulary_size=500)
-    ModalitySpec(kind='text', shape=(12,), dtype='int32', vocabulary_size=500, columns=())
+    ModalitySpec(kind='text', shape=(12,), dtype='int32', vocabulary_size=500, columns=(), \
+char_columns=0, char_vocabulary_size=0)
+    >>> ModalitySpec("text", (12,), "int32", 500, char_columns=8, char_vocabulary_size=90).words()
+    ModalitySpec(kind='text', shape=(4,), dtype='int32', vocabulary_size=500, columns=(), \
+char_columns=0, char_vocabulary_size=0)
     """
 
     kind: str
@@ -43,12 +55,31 @@ class ModalitySpec:
     dtype: str = "float32"
     vocabulary_size: int | None = None
     columns: tuple[str, ...] = field(default=())
+    char_columns: int = 0
+    char_vocabulary_size: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise InputError(f"Expected a modality kind in {KINDS}. Received: kind={self.kind!r}")
         object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
         object.__setattr__(self, "columns", tuple(self.columns))
+        chars = int(self.char_columns)
+        object.__setattr__(self, "char_columns", chars)
+        object.__setattr__(self, "char_vocabulary_size", int(self.char_vocabulary_size))
+        fits = self.kind == "text" and len(self.shape) == 1 and 0 < chars < self.shape[0]
+        if chars and not (fits and self.char_vocabulary_size > 0):
+            raise InputError(
+                "Expected char_columns only for a text modality, fewer than its columns, with "
+                f"char_vocabulary_size > 0. Received: kind={self.kind!r}, shape={self.shape}, "
+                f"char_columns={chars}, char_vocabulary_size={self.char_vocabulary_size}"
+            )
+
+    def words(self) -> ModalitySpec:
+        """The spec of the word ids alone (itself when there are no character n-grams)."""
+        if not self.char_columns:
+            return self
+        return ModalitySpec(self.kind, (self.shape[0] - self.char_columns,), self.dtype,
+                            self.vocabulary_size, self.columns)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dictionary (the inverse of ``ModalitySpec(**d)``)."""
@@ -58,6 +89,8 @@ class ModalitySpec:
             "dtype": self.dtype,
             "vocabulary_size": self.vocabulary_size,
             "columns": list(self.columns),
+            "char_columns": self.char_columns,
+            "char_vocabulary_size": self.char_vocabulary_size,
         }
 
 

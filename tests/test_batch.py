@@ -228,4 +228,11 @@ def test_spec_normalises_and_round_trips_to_dict():
         "dtype": "int32",
         "vocabulary_size": 500,
         "columns": ["r"],
+        "char_columns": 0,
+        "char_vocabulary_size": 0,
     }
+    chars = ModalitySpec("text", (12,), "int32", 500, char_columns=4, char_vocabulary_size=90)
+    assert ModalitySpec(**{**chars.to_dict(), "shape": (12,)}) == chars
+    assert chars.words() == ModalitySpec("text", (8,), "int32", 500)
+    with pytest.raises(InputError, match="char_columns"):
+        ModalitySpec("image", (12,), "float32", char_columns=4, char_vocabulary_size=90)

@@ -105,16 +105,17 @@ def test_word_dropout_teaches_the_out_of_vocabulary_id_from_the_training_words()
     X = pd.DataFrame({"t": text, "x": rng.normal(size=150)})
     clf = mmsk.MultimodalClassifier(epochs=3, random_state=0).fit(X, y)
     layer = clf.model_.get_layer("t_unknown")
-    ids = clf.preprocessor_.transform(X)["t"]
+    words = clf.preprocessor_.specs_["t"].words().shape[0]  # character n-gram ids follow
+    ids = clf.preprocessor_.transform(X)["t"][:, :words]
     counts = np.bincount(ids.ravel(), minlength=layer.vocabulary_size)
     word = 5
     assert layer.rates.numpy()[word] == pytest.approx(0.25 / (0.25 + counts[word]), rel=1e-6)
-    trained = clf.model_.get_layer("wide_t_weights").get_weights()[0][1]
+    trained = clf.model_.get_layer("wide_t_words").get_weights()[0][1]
     assert np.abs(trained).max() > 1e-4
 
     off = mmsk.MultimodalClassifier(epochs=3, random_state=0, word_dropout=0).fit(X, y)
     assert "t_unknown" not in {layer.name for layer in off.model_.layers}
-    np.testing.assert_array_equal(off.model_.get_layer("wide_t_weights").get_weights()[0][1], 0)
+    np.testing.assert_array_equal(off.model_.get_layer("wide_t_words").get_weights()[0][1], 0)
     with pytest.raises(mmsk.exceptions.ParameterError, match="word_dropout"):
         mmsk.MultimodalClassifier(word_dropout=-0.1).fit(X, y)
 

@@ -246,6 +246,8 @@ def test_one_column_dataframe_and_arrays():
         {"ngrams": 0},
         {"ngrams": "2"},
         {"max_sequence_length": 0},
+        {"char_ngrams": "all"},
+        {"char_ngrams": 3},
     ],
 )
 def test_invalid_params_raise_in_fit(params):
@@ -260,6 +262,74 @@ def test_invalid_ngrams_tuple(ngrams):
         TextVectorizer(ngrams=ngrams).fit(["a"])
 
 
+@pytest.mark.parametrize("chars", [(), (2,), (0, 3), (3, 2), (2, "5")])
+def test_invalid_char_ngrams(chars):
+    with pytest.raises(ParameterError, match="char_ngrams"):
+        TextVectorizer(char_ngrams=chars).fit(["a"])
+
+
+def char_reference(vec: TextVectorizer, texts: list[str]) -> np.ndarray:
+    """The character n-gram ids a plain Keras layer gives for the whole texts."""
+    import keras
+
+    padded = [f" {_text._lower_and_split_punctuation(t).numpy().decode()} " if t else ""
+              for t in texts]  # fmt: skip
+    layer = keras.layers.TextVectorization(
+        standardize=None, split="character", ngrams=vec._char_widths(), output_mode="int",
+        output_sequence_length=vec.char_sequence_length_, vocabulary=vec.char_vocabulary_[2:],
+    )  # fmt: skip
+    return np.asarray(layer(np.asarray(padded, dtype=object)))
+
+
+def test_character_ngrams_follow_the_word_ids():
+    """Each row: the word ids, then the ids of the padded text's character n-grams, as a
+    plain Keras layer gives them for the whole text (a long one too, with a newline)."""
+    vec = TextVectorizer(char_ngrams=(2, 4), max_sequence_length=40).fit(CORPUS)
+    words, chars = vec.sequence_length_, vec.char_sequence_length_
+    assert chars == 40  # the 99th percentile of "the cat sat on the mat." is over the cap
+    assert vec.spec_ == ModalitySpec(
+        "text",
+        (words + chars,),
+        "int32",
+        vec.vocabulary_size_,
+        char_columns=chars,
+        char_vocabulary_size=len(vec.char_vocabulary_),
+    )
+    assert vec.spec_.words() == ModalitySpec("text", (words,), "int32", vec.vocabulary_size_)
+    assert " ".join(" ca") in vec.char_vocabulary_  # Keras joins the characters with spaces
+    texts = ["The CAT!", "dog\nsat " * 50, "", "zzz"]
+    out = vec.transform(texts)
+    np.testing.assert_array_equal(out[:, :words], keras_reference(vec, texts))
+    np.testing.assert_array_equal(out[:, words:], char_reference(vec, texts))
+    assert (out[2] == 0).all()  # an empty text: no n-grams
+    assert set(out[3, words:][out[3, words:] > 0]) == {1}  # "zzz": all out of vocabulary
+    names = vec.get_feature_names_out()
+    assert names[words - 1] == f"review_tok{words - 1}" and names[-1] == "review_char39"
+
+
+def test_auto_character_ngrams_for_short_texts_only():
+    short = TextVectorizer(char_ngrams="auto").fit(CORPUS)
+    assert short._char_widths() == (2, 3, 4, 5) and short.char_sequence_length_ > 0
+    long = TextVectorizer(char_ngrams="auto").fit([" ".join(["word"] * 40)] * 3)
+    assert long.sequence_length_ == 40 and long.char_sequence_length_ == 0
+    assert long.spec_.char_columns == 0 and long.char_keras_layer() is None
+    chars = TextVectorizer(char_ngrams="auto", split="character").fit(CORPUS)
+    assert chars.char_sequence_length_ == 0  # characters already
+
+
+def test_a_vectorizer_pickled_before_character_ngrams_loads_without_them():
+    vec = TextVectorizer().fit(CORPUS)
+    old = dict(vars(vec))
+    for key in ("char_ngrams", "char_vocabulary_", "char_vocabulary_size_",
+                "char_sequence_length_"):  # fmt: skip
+        old.pop(key)
+    old["_settings"] = {k: v for k, v in old["_settings"].items() if k != "char_ngrams"}
+    back = TextVectorizer.__new__(TextVectorizer)
+    back.__setstate__(old)
+    assert back.get_params()["char_ngrams"] is None and back.char_keras_layer() is None
+    np.testing.assert_array_equal(back.transform(CORPUS), vec.transform(CORPUS))
+
+
 def test_params_round_trip_and_clone():
     vec = TextVectorizer(max_tokens=50, sequence_length=7, ngrams=(1, 2), split="character")
     params = vec.get_params()
@@ -270,6 +340,7 @@ def test_params_round_trip_and_clone():
         "split": "character",
         "ngrams": (1, 2),
         "max_sequence_length": 512,
+        "char_ngrams": None,
     }
     assert vec.set_params(standardize="lower", ngrams=None) is vec
     assert vec.standardize == "lower" and vec.ngrams is None

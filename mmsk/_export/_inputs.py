@@ -170,19 +170,31 @@ def image(name: str, column: str, t: ImagePreprocessor) -> Modality:
 
 def text(name: str, column: str, t: TextVectorizer) -> Modality:
     tf = _backend.tf()
-    layer = t.keras_layer()
+    layer, char_layer = t.keras_layer(), t.char_keras_layer()
     size = t.vocabulary_size_
+    chars = getattr(t, "char_sequence_length_", 0)
 
-    def build(raw: dict[str, Any]) -> tuple[Any, Any]:
-        ids = tf.cast(layer(raw[column]), tf.int32)
+    def known(ids: Any, size: int) -> Any:
+        ids = tf.cast(ids, tf.int32)
         if size <= 2:  # nothing learned: the placeholder's id is out of vocabulary too
             ids = tf.where(ids >= size, tf.ones_like(ids), ids)
+        return ids
+
+    def build(raw: dict[str, Any]) -> tuple[Any, Any]:
+        ids = known(layer(raw[column]), size)
+        if char_layer is not None:  # as transform: n-grams of the first characters
+            cut = tf.strings.substr(raw[column], 0, chars + 1, unit="UTF8_CHAR")
+            ids = tf.concat([ids, known(char_layer(cut), t.char_vocabulary_size_)], axis=1)
         return ids, tf.ones(tf.shape(ids)[:1], tf.float32)
 
     notes = "UTF-8 strings, tokenised in-graph with the fitted vocabulary"
-    return Modality(
-        name, "text", {column: tf.TensorSpec([None], tf.string)}, build, [layer], notes
-    )
+    if char_layer is not None:
+        notes += (
+            f" (then the ids of their character {min(t._char_widths())}-"
+            f"{max(t._char_widths())}-grams)"
+        )
+    layers = [layer] if char_layer is None else [layer, char_layer]
+    return Modality(name, "text", {column: tf.TensorSpec([None], tf.string)}, build, layers, notes)
 
 
 def audio(name: str, column: str, t: AudioFeaturizer) -> Modality:

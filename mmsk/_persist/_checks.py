@@ -169,9 +169,19 @@ def _check_preprocessor(state: dict[str, Any], fail: _Fail) -> None:
             "n_frames_", f"Expected {shape[0]} (spec_). Received: {state['n_frames_']!r:.40}"
         )
     if spec.kind == "text":
-        length = state.get("sequence_length_")
-        if length is not None and (length,) != shape:
-            raise fail("sequence_length_", f"Expected {shape} (spec_). Received: {length!r:.40}")
+        length, chars = state.get("sequence_length_"), state.get("char_sequence_length_", 0)
+        if length is not None and (
+            not isinstance(chars, int) or (length + chars,) != shape or chars != spec.char_columns
+        ):  # fmt: skip
+            raise fail(
+                "sequence_length_",
+                f"Expected {shape} (spec_) for {spec.char_columns} character n-gram "
+                f"columns. Received: {length!r:.40} + {chars!r:.40}",
+            )
+        char_vocab = state.get("char_vocabulary_")
+        if isinstance(char_vocab, list) and len(char_vocab) > spec.char_vocabulary_size:
+            raise fail("char_vocabulary_", f"{len(char_vocab)} n-grams exceed "
+                       f"char_vocabulary_size={spec.char_vocabulary_size}")  # fmt: skip
         vocab, size = state.get("vocabulary_"), state.get("vocabulary_size_")
         if isinstance(vocab, (list, dict)) and isinstance(size, int) and len(vocab) > size:
             raise fail("vocabulary_", f"{len(vocab)} words exceed vocabulary_size_={size}")

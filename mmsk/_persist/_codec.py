@@ -272,7 +272,13 @@ class Decoder:
         if kind == "spec":
             shape, columns = tuple(self._list(node["shape"])), tuple(self._list(node["columns"]))
             return ModalitySpec(
-                node["kind"], shape, node["dtype"], node["vocabulary_size"], columns
+                node["kind"],
+                shape,
+                node["dtype"],
+                node["vocabulary_size"],
+                columns,
+                node.get("char_columns", 0),
+                node.get("char_vocabulary_size", 0),
             )
         if kind == "path":
             if not isinstance(node["value"], str):

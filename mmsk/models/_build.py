@@ -33,15 +33,13 @@ HISTOGRAM_BINS = 8  # bins per channel of an image's colour histogram on the wid
 
 
 def _wide_features(x: Any, spec: ModalitySpec, name: str) -> Any:
-    """A modality's raw input as a flat feature vector (or a bag) for the linear path,
-    and for an image the colour histogram of its pooled pixels (None otherwise)."""
+    """A modality's raw input as a flat feature vector for the linear path, and for an
+    image the colour histogram of its pooled pixels (None otherwise)."""
     keras = _backend.keras()
-    from mmsk.layers import ColourHistogram, TokenMask
+    from mmsk.layers import ColourHistogram
 
     L = keras.layers
     colours = None
-    if spec.kind == "text" and spec.vocabulary_size:  # a bag of words (the deep bag has bigrams)
-        return x, TokenMask(name=f"wide_{name}_mask")(x), spec.vocabulary_size, colours
     if spec.kind == "image" and len(spec.shape) == 3:
         pool = max(1, -(-max(spec.shape[:2]) // WIDE_SIDE))
         if pool > 1:
@@ -51,25 +49,35 @@ def _wide_features(x: Any, spec: ModalitySpec, name: str) -> Any:
         x = L.GlobalAveragePooling1D(name=f"wide_{name}_mean")(x)
     if len(x.shape) > 2:
         x = L.Flatten(name=f"wide_{name}_flat")(x)
-    return x, None, None, colours
+    return x, colours
 
 
-def _wide_logits(inputs: dict, specs: Mapping[str, ModalitySpec], present: Any,
+def _wide_logits(inputs: dict, chars: dict, specs: Mapping[str, ModalitySpec], present: Any,
                  n_outputs: int) -> list[Any]:  # fmt: skip
-    """One linear model per modality on its raw input (zero where the modality is missing)."""
+    """One linear model per modality on its raw input (zero where the modality is missing).
+
+    A text's words, and its character n-grams where ``chars`` has them, are
+    each a TF-IDF bag (:class:`~mmsk.layers.TfidfBag`, ``wide_<name>_words``
+    and ``wide_<name>_chars``), as scikit-learn's strongest text baseline reads them.
+    """
     keras = _backend.keras()
-    from mmsk.layers import ApplyPresence, MaskedMeanPool
+    from mmsk.layers import ApplyPresence, TfidfBag
 
     L = keras.layers
     out = []
     for index, (name, spec) in enumerate(specs.items()):
-        x, mask, rows, colours = _wide_features(inputs[name], spec, name)
-        if rows is not None:  # a bag of n-grams: one weight vector per token, averaged
-            h = L.Embedding(rows, n_outputs, embeddings_initializer="zeros",
-                            name=f"wide_{name}_weights")(x)  # fmt: skip
-            logit = MaskedMeanPool(name=f"wide_{name}_bag")(h, mask=mask)
-        else:
-            logit = L.Dense(n_outputs, kernel_initializer="zeros", name=f"wide_{name}")(x)
+        if spec.kind == "text" and spec.vocabulary_size:
+            bags = [("words", inputs[name], spec.vocabulary_size)]
+            if name in chars:
+                bags.append(("chars", chars[name], spec.char_vocabulary_size))
+            for part, ids, size in bags:
+                logit = TfidfBag(size, n_outputs, name=f"wide_{name}_{part}")(ids)
+                out.append(
+                    ApplyPresence(index, name=f"wide_{name}_{part}_present")(logit, present)
+                )
+            continue
+        x, colours = _wide_features(inputs[name], spec, name)
+        logit = L.Dense(n_outputs, kernel_initializer="zeros", name=f"wide_{name}")(x)
         out.append(ApplyPresence(index, name=f"wide_{name}_present")(logit, present))
         if colours is not None:  # an image's colours, wherever they are in the picture
             logit = L.Dense(n_outputs, kernel_initializer="zeros", name=f"wide_{name}_hist")(
@@ -82,16 +90,26 @@ def _wide_logits(inputs: dict, specs: Mapping[str, ModalitySpec], present: Any,
 def adapt_to_data(model: Any, batch: ModalityBatch, rows: int = 2000) -> None:
     """Set what a new network learns from the training rows before training: the bins
     of each image's colour histogram on the wide path (from at most ``rows`` images,
-    spread over the batch; missing ones left out), and each text's word counts for
-    its unknown-word dropout (from every present row)."""
+    spread over the batch; missing ones left out), and from every present row each
+    text's word counts for its unknown-word dropout and the inverse document
+    frequencies of its TF-IDF bags."""
     names = {layer.name for layer in model.layers}
     for name in batch:
         present = np.flatnonzero(batch.masks[name])
+        spec = batch.specs[name]
         if f"wide_{name}_colours" in names:
             sample = present[:: max(1, len(present) // rows)][:rows]
             model.get_layer(f"wide_{name}_colours").adapt(batch[name][sample])
+        if spec.kind != "text":
+            continue
+        words = spec.shape[0] - spec.char_columns
+        ids = batch[name][present]
         if f"{name}_unknown" in names:
-            model.get_layer(f"{name}_unknown").adapt(batch[name][present])
+            model.get_layer(f"{name}_unknown").adapt(ids[:, :words])
+        if f"wide_{name}_words" in names:
+            model.get_layer(f"wide_{name}_words").adapt(ids[:, :words])
+        if f"wide_{name}_chars" in names:
+            model.get_layer(f"wide_{name}_chars").adapt(ids[:, words:])
 
 
 def _check_encoding(tensor: Any, sequence: bool, name: str, encoder: Encoder) -> None:
@@ -140,7 +158,7 @@ def build_model(
     set by :func:`adapt_to_data`) before its encoder and its wide path.
     """
     keras = _backend.keras()
-    from mmsk.layers import ModalityDropout, UnknownWordDropout
+    from mmsk.layers import ColumnSlice, ModalityDropout, UnknownWordDropout
 
     L = keras.layers
     present = inputs[PRESENT]
@@ -148,7 +166,12 @@ def build_model(
         present = ModalityDropout(modality_dropout, seed=seed, name="modality_dropout")(present)
 
     given, inputs = inputs, dict(inputs)  # the model's own inputs; text may pass a dropout
+    chars, full, specs = {}, specs, {name: spec.words() for name, spec in specs.items()}
     for name, spec in specs.items():
+        if full[name].char_columns:  # encoders see the words, the wide path the n-grams too
+            words, total = spec.shape[0], full[name].shape[0]
+            chars[name] = ColumnSlice(words, total, name=f"{name}_chars")(inputs[name])
+            inputs[name] = ColumnSlice(0, words, name=f"{name}_words")(inputs[name])
         if word_dropout > 0 and spec.kind == "text" and spec.vocabulary_size:
             inputs[name] = UnknownWordDropout(spec.vocabulary_size, word_dropout, seed=seed,
                                               name=f"{name}_unknown")(inputs[name])  # fmt: skip
@@ -187,7 +210,7 @@ def build_model(
         logits = L.Dense(head.n_outputs, name="head_logits")(x)
     if head.wide:
         logits = L.Add(name="wide_and_deep")(
-            [logits, *_wide_logits(inputs, specs, present, head.n_outputs)]
+            [logits, *_wide_logits(inputs, chars, full, present, head.n_outputs)]
         )
     output = L.Activation(head.activation, name="prediction")(logits)
     try:

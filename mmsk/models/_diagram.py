@@ -100,7 +100,10 @@ def _fitted_branches(est: Any) -> tuple[list[Any], list[str], list[str]] | None:
         blocks.append(VisualBlock("serial", parts, names=[None] * len(parts),
                                   name_details=shown, dash_wrapped=False))  # fmt: skip
         names.append(_branch_label(name, spec.kind, tuple(spec.columns)))
-        details.append(f"kind: {spec.kind}, shape: {spec.shape}, columns: {list(spec.columns)}")
+        shape = str(spec.shape)
+        if spec.char_columns:
+            shape = f"{spec.words().shape} words + {spec.char_columns} character n-grams"
+        details.append(f"kind: {spec.kind}, shape: {shape}, columns: {list(spec.columns)}")
     return blocks, names, details
 
 

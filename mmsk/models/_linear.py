@@ -7,20 +7,25 @@ rarely reaches what a tuned linear model reaches on the same features, so
 after training a fresh fit also solves the linear model as scikit-learn
 would, and blends it in:
 
-1. the wide features of all rows are read from the model: a bag of words
-   for text, pooled pixels and colour histograms, the mean spectrum, the
-   numbers and categories;
-2. they become one sparse matrix: TF-IDF weights for the bags, standardised
-   columns for the rest (one-hot columns kept as they are), each block scaled
-   to a mean row norm of 1;
+1. the wide features of all rows are read from the model: TF-IDF vectors of
+   the words and character n-grams of text (as the model's
+   :class:`~mmsk.layers.TfidfBag` layers compute them), pooled pixels and
+   colour histograms, the mean spectrum, the numbers and categories;
+2. they become one sparse matrix: the TF-IDF vectors as they are,
+   standardised columns for the rest (one-hot columns kept as they are),
+   each block scaled to a mean row norm of 1;
 3. ``LogisticRegression`` and ``LinearSVC`` (``Ridge`` for a regressor), for
    a few penalties and weights of the dense columns, are compared by 3-fold
    cross-validation over all rows (at most :data:`SELECTION_ROWS` of them),
    and the best is refitted on every row (:func:`_solve`);
 4. the blend ``a * network + b * linear`` (of logits, or of the standardised
-   prediction of a regressor) of lowest loss on the validation rows is
-   chosen, with ``a`` and ``b`` in :data:`BLEND` (``a=1, b=0`` is the network
-   alone), the linear model's logits there being out-of-fold;
+   prediction of a regressor) is chosen on the validation rows, with ``a`` and
+   ``b`` in :data:`BLEND` (``a=1, b=0`` is the network alone), the linear
+   model's logits there from the chosen model fitted on the network's
+   training rows (out-of-fold logits, from models fitted on two thirds of the
+   rows, understated it): of the blends whose loss there is within one
+   standard error of the lowest, the one nearest an even blend
+   (:func:`_choose`);
 5. it is written into the network itself: the head and the wide layers are
    scaled by ``a``, the linear model's coefficients (the scaling folded in)
    times ``b`` are added to the wide layers, its intercept to the head's bias.
@@ -56,7 +61,7 @@ class _Block:
 
     name: str
     layer: str  # the wide layer whose weights the solution becomes
-    bag: bool  # True: an Embedding over ids, averaged; False: a Dense on a vector
+    bag: bool  # True: a TfidfBag over ids; False: a Dense on a vector
     scale: np.ndarray  # per column: feature = raw * scale (after centring)
     centre: np.ndarray | None  # per column mean (dense blocks)
 
@@ -80,22 +85,24 @@ def _wide_layers(model: Any, modalities: list[str]) -> list[tuple[str, str, bool
     found = []
     names = {layer.name for layer in model.layers}
     for name in modalities:
-        if f"wide_{name}_weights" in names:
-            ids = model.get_layer(f"wide_{name}_mask").input
-            found.append((name, f"wide_{name}_weights", True, ids))
+        for layer in (f"wide_{name}_words", f"wide_{name}_chars"):  # a text's TF-IDF bags
+            if layer in names:
+                found.append((name, layer, True, model.get_layer(layer).input))
         for layer in (f"wide_{name}", f"wide_{name}_hist"):  # an image has two: pixels, colours
             if layer in names:
                 found.append((name, layer, False, model.get_layer(layer).input))
     return found
 
 
-def _bag_matrix(ids: np.ndarray, n_cols: int) -> sparse.csr_matrix:
-    """Row i: the share of each id among the row's non-padding ids (a mean bag)."""
+def _bag_matrix(bag: Any, ids: np.ndarray, chunk: int = 1024) -> sparse.csr_matrix:
+    """Row i: the TF-IDF vector that the ``TfidfBag`` layer ``bag`` makes of ids row i."""
+    parts = [np.asarray(bag.tfidf(ids[s : s + chunk])) for s in range(0, len(ids), chunk)]
+    weights = np.concatenate(parts) if parts else ids * 0.0
     rows, cols = np.nonzero(ids)
-    values = ids[rows, cols]
-    counts = np.maximum(np.count_nonzero(ids, axis=1), 1)
-    data = 1.0 / counts[rows]
-    return sparse.csr_matrix((data, (rows, values)), shape=(len(ids), n_cols))
+    return sparse.csr_matrix(
+        (weights[rows, cols].astype(np.float64), (rows, ids[rows, cols])),
+        shape=(len(ids), bag.vocabulary_size),
+    )  # duplicates (an id twice in a row) are summed
 
 
 def _features(model: Any, x: dict[str, Any], present: np.ndarray, modalities: list[str],
@@ -110,13 +117,11 @@ def _features(model: Any, x: dict[str, Any], present: np.ndarray, modalities: li
         on = present[:, modalities.index(name)] > 0
         raw = np.asarray(raw)
         if bag:
-            n_cols = model.get_layer(layer).input_dim
-            tf = _bag_matrix(np.where(on[:, None], raw, 0), n_cols)
-            df = np.bincount(sparse.find(tf[train])[1], minlength=n_cols)
-            idf = np.log((1 + len(train)) / (1 + df)) + 1.0
-            block = tf @ sparse.diags(idf)
+            bag_layer = model.get_layer(layer)
+            block = _bag_matrix(bag_layer, np.where(on[:, None], raw, 0))
             norm = _mean_norm(block[train][on[train]])
-            blocks.append(_Block(name, layer, True, idf / norm, None))
+            blocks.append(_Block(name, layer, True, np.full(bag_layer.vocabulary_size, 1 / norm),
+                                 None))  # fmt: skip
             parts.append(block / norm)
         else:
             raw = raw.reshape(len(raw), -1).astype(np.float64)
@@ -167,6 +172,7 @@ class _Solution:
     sample: np.ndarray  # the rows with out-of-fold logits (all, up to SELECTION_ROWS)
     coef: np.ndarray | None = None  # (n_outputs, d), refitted on all rows
     intercept: np.ndarray | None = None  # (n_outputs,)
+    held_out: np.ndarray | None = None  # logits of the ``holdout`` rows, fitted on the others
 
 
 def _candidates(classify: bool) -> list[tuple[str, float, Any]]:
@@ -195,8 +201,9 @@ def _fit(model: Any, kind: str, strength: float, X: Any, y: np.ndarray,
 
 
 def _solve(X: Any, y: np.ndarray, w: np.ndarray | None, activation: str, dense: np.ndarray,
-           seed: int) -> _Solution:  # fmt: skip
-    """The linear model of the lowest cross-validated loss, refitted on all rows.
+           seed: int, holdout: np.ndarray | None = None) -> _Solution:  # fmt: skip
+    """The linear model of the lowest cross-validated loss, refitted on all rows (and,
+    for the ``holdout`` rows, fitted on the other rows to give their ``held_out`` logits).
 
     Tried, by 3-fold cross-validation over all rows (as ``GridSearchCV``
     would): ``LogisticRegression`` for each strength of :data:`C_GRID` and
@@ -240,6 +247,11 @@ def _solve(X: Any, y: np.ndarray, w: np.ndarray | None, activation: str, dense: 
     assert best is not None
     Xf = X @ sparse.diags(np.where(dense, best.dense_weight, 1.0))
     model = dict(((k, c), m) for k, c, m in _candidates(classify))[(best.kind, best.strength)]
+    if holdout is not None and len(holdout):  # as the network: trained without them
+        rest = np.setdiff1d(np.arange(len(y)), holdout)
+        coef, intercept = _fit(model, best.kind, best.strength, Xf[rest], y[rest],
+                               None if w is None else w[rest])  # fmt: skip
+        best.held_out = best.temperature * np.asarray(Xf[holdout] @ coef.T + intercept)
     coef, intercept = _fit(model, best.kind, best.strength, Xf, y, w)
     best.coef, best.intercept = best.temperature * coef, best.temperature * intercept
     return best
@@ -261,6 +273,11 @@ def _logits(out: np.ndarray, activation: str) -> np.ndarray:
 
 def _loss(z: np.ndarray, y: np.ndarray, w: np.ndarray | None, activation: str) -> float:
     """The task's loss of logits ``z`` (what ``val_loss`` measures)."""
+    return float(np.average(_row_losses(z, y, activation), weights=w))
+
+
+def _row_losses(z: np.ndarray, y: np.ndarray, activation: str) -> np.ndarray:
+    """The task's loss of logits ``z``, row by row."""
     if activation == "softmax":
         z = z - z.max(axis=1, keepdims=True)
         each = np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), y.astype(int)]
@@ -269,7 +286,34 @@ def _loss(z: np.ndarray, y: np.ndarray, w: np.ndarray | None, activation: str) -
         each = (np.logaddexp(0, z) - t * z).mean(axis=1)
     else:
         each = ((z.reshape(len(y), -1) - y.reshape(len(y), -1)) ** 2).mean(axis=1)
-    return float(np.average(each, weights=w))
+    return each
+
+
+def _choose(rows: dict[tuple[float, float], np.ndarray], w: np.ndarray | None) -> tuple:
+    """The blend ``(a, b)`` to keep, from each blend's losses on the validation rows.
+
+    The lowest mean loss on a few hundred rows is a noisy choice (and early
+    stopping chose the network's epoch on these rows, which flatters it), so by
+    the one-standard-error rule every blend whose mean loss is within one
+    standard error of the best one's (the error of the rows' differences) is as
+    good, and of those the one nearest an even blend is kept: an even mix of two
+    models is the hardest to beat when weights are estimated from little data.
+    """
+
+    def mean(v: np.ndarray) -> float:
+        return float(np.average(v, weights=w))
+
+    best = min(rows, key=lambda k: (mean(rows[k]), -k[0]))  # ties: more of the network
+    n = len(rows[best])
+    share = np.ones(n) / n if w is None else np.asarray(w, float) / float(np.sum(w))
+    plausible = []
+    for key, loss in rows.items():
+        gap = loss - rows[best]
+        excess = float(share @ gap)
+        error = float(np.sqrt(share @ (gap - excess) ** 2 * n / max(n - 1, 1) / n))
+        if excess <= error:
+            plausible.append(key)
+    return min(plausible, key=lambda k: (abs(k[0] - 0.5) + abs(k[1] - 0.5), mean(rows[k])))
 
 
 def blend(estimator: Any, x: dict[str, Any], y: np.ndarray, sample_weight: np.ndarray | None,
@@ -281,8 +325,9 @@ def blend(estimator: Any, x: dict[str, Any], y: np.ndarray, sample_weight: np.nd
     network's training rows and of its validation rows.  The linear model is chosen by
     cross-validation over all rows and refitted on all of them
     (:func:`_solve`); the weights of the two (each from :data:`BLEND`) are
-    those of the lowest loss on the ``val`` rows, where the network's
-    predictions are compared with the linear model's out-of-fold ones.  The
+    chosen by :func:`_choose` from the losses on the ``val`` rows, where the network's
+    predictions are compared with those of the chosen linear model fitted on the
+    network's training rows (both trained without the ``val`` rows).  The
     blend is written into the wide layers and the head.  Returns what was
     chosen, or None where nothing can be chosen (no validation rows, a class
     with fewer than :data:`FOLDS` rows).
@@ -303,18 +348,18 @@ def blend(estimator: Any, x: dict[str, Any], y: np.ndarray, sample_weight: np.nd
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):  # small problems: BLAS threads only contend (with Keras')
-        solution = _solve(X, y, sample_weight, activation, dense, seed)
+        solution = _solve(X, y, sample_weight, activation, dense, seed, holdout=val)
     factor, coef, intercept = solution.dense_weight, solution.coef, solution.intercept
-    assert coef is not None and intercept is not None
-    val = val[np.isin(val, solution.sample)]
-    linear = solution.out_of_fold[val]  # the linear model's logits where it did not train
+    assert coef is not None and intercept is not None and solution.held_out is not None
+    linear = solution.held_out  # from the network's training rows, as the network's are
     x_val = {k: np.asarray(v)[val] for k, v in x.items()}
     trained = _logits(_run(model, x_val)[0], activation)
     trained = trained.reshape(len(val), -1)
     wv = None if sample_weight is None else sample_weight[val]
-    losses = {(a, b): _loss(a * trained + b * linear, y[val], wv, activation)
-              for a in BLEND for b in BLEND if a or b}  # fmt: skip
-    a, b = min(losses, key=lambda k: (losses[k], -k[0]))  # ties: keep more of the network
+    each = {(a, b): _row_losses(a * trained + b * linear, y[val], activation)
+            for a in BLEND for b in BLEND if a or b}  # fmt: skip
+    losses = {k: float(np.average(v, weights=wv)) for k, v in each.items()}
+    a, b = _choose(each, wv)
     strength = {"alpha": 1.0 / solution.strength} if solution.kind == "ridge" else {
         "C": solution.strength, "temperature": solution.temperature}  # fmt: skip
     chosen = {"linear_model": solution.kind, **strength,
@@ -329,10 +374,10 @@ def blend(estimator: Any, x: dict[str, Any], y: np.ndarray, sample_weight: np.nd
         part = coef[:, column : column + width].T * block.scale[:, None]  # (d, n_outputs)
         part = part * (1.0 if block.bag else factor)
         column += width
-        weights = [v * a for v in layer.get_weights()]
-        weights[0] = weights[0] + b * part
+        weights = layer.get_weights()  # kernel, then bias (Dense) or idf (TfidfBag)
+        weights[0] = a * weights[0] + b * part
         if not block.bag:
-            weights[1] = weights[1] - b * (block.centre @ part)
+            weights[1] = a * weights[1] - b * (block.centre @ part)
         layer.set_weights([v.astype("float32") for v in weights])
     head = model.get_layer(HEAD)
     kernel, bias = head.get_weights()

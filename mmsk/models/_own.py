@@ -417,6 +417,21 @@ def attach_head(inputs: dict[str, Any], out: Any, user: Any, n_outputs: int,
     return keras.Model(inputs=inputs, outputs=output, name="mmsk_own_model")
 
 
+def _words_only(inputs: dict[str, Any], specs: dict[str, ModalitySpec]) -> tuple[dict, dict, dict]:
+    """What a user's model is built on and fed: a text's word ids, without the character
+    n-gram ids mmsk's preprocessing appends for its own wide path (``spec.words()``)."""
+    keras = _backend.keras()
+    from mmsk.layers import ColumnSlice
+
+    own, feed, words = dict(inputs), dict(inputs), {}
+    for name, spec in specs.items():
+        words[name] = spec.words()
+        if spec.char_columns:
+            own[name] = keras.Input(shape=words[name].shape, dtype=spec.dtype, name=name)
+            feed[name] = ColumnSlice(0, words[name].shape[0], name=f"{name}_words")(inputs[name])
+    return own, feed, words
+
+
 def build_own(model: Any, inputs: dict[str, Any], specs: dict[str, ModalitySpec],
               n_outputs: int, activation: str, kwargs: dict[str, Any]) -> Any:  # fmt: skip
     """The uncompiled Keras model of ``model=`` (call under mmsk's seeding and strategy).
@@ -427,6 +442,7 @@ def build_own(model: Any, inputs: dict[str, Any], specs: dict[str, ModalitySpec]
         The user's build function, or a model to clone.
     inputs : dict of str to KerasTensor
         One per modality and ``mmsk_present``, as mmsk's preprocessing feeds them.
+        A text's character n-gram ids are left out of what ``model`` sees.
     specs : dict of str to ModalitySpec
         The modalities, in input order.
     n_outputs : int
@@ -441,8 +457,9 @@ def build_own(model: Any, inputs: dict[str, Any], specs: dict[str, ModalitySpec]
     keras.Model
         Inputs: one per modality and ``mmsk_present``; output: the prediction.
     """
-    user = _user_model(model, inputs, specs, n_outputs, kwargs, HYPERPARAMETERS.get())
-    args = _match_inputs(user, inputs, specs)
+    own, feed, specs = _words_only(inputs, specs)
+    user = _user_model(model, own, specs, n_outputs, kwargs, HYPERPARAMETERS.get())
+    args = _match_inputs(user, feed, specs)
     try:
         out = user(args)
     except MmskError:

@@ -33,7 +33,8 @@ def auto_encoder(spec: ModalitySpec) -> str:
     titles and descriptions get a bag of word n-grams (``"bag"``), long
     texts (over ``LONG_TEXT`` tokens) a Transformer over the tokens.
     """
-    long = bool(spec.shape) and spec.shape[0] > LONG_TEXT
+    words = spec.words().shape  # character n-grams (the wide path's) do not count
+    long = bool(words) and words[0] > LONG_TEXT
     return AUTO_TEXT["long" if long else "short"]
 
 

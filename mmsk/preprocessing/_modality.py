@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import reprlib
 from typing import TYPE_CHECKING, Any
 
@@ -40,8 +41,8 @@ def default_transformer(kind: str) -> Any:
     """The transformer mmsk uses for a kind when none is given."""
     if kind == "image":
         return ImagePreprocessor()
-    if kind == "text":
-        return TextVectorizer()
+    if kind == "text":  # character n-grams for short texts: the wide path reads them
+        return TextVectorizer(char_ngrams="auto")
     if kind == "audio":
         return AudioFeaturizer()
     if kind == "numeric":
@@ -466,8 +467,7 @@ class ModalityPreprocessor(  # type: ignore[call-arg]
             present = self._present(X, cols)
             out = self._run(name, transformer, cols, "fit_transform", self._input(X, cols, kind))
             arrays[name], spec = self._output(name, transformer, out, kind, present)
-            specs[name] = ModalitySpec(spec.kind, spec.shape, spec.dtype,
-                                       spec.vocabulary_size, tuple(_cols(cols)))  # fmt: skip
+            specs[name] = dataclasses.replace(spec, columns=tuple(_cols(cols)))
             masks[name] = present
             fitted.append((name, transformer, cols))
         self.transformers_ = fitted

@@ -30,6 +30,8 @@ _STANDARDIZE = ("lower_and_split_punctuation", "lower_and_strip_punctuation", "l
 _PLACEHOLDER = "\x00[mmsk-empty]"  # lets a layer with no learned token be built
 # vectorizer -> (its vocabulary_ when compiled, compiled layer): transform writes no state
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+CHAR_NGRAMS = (2, 5)  # character n-gram lengths of ``char_ngrams="auto"``
+CHAR_AUTO_WORDS = 32  # "auto" adds character n-grams to texts of at most this many words
 
 
 class TextVectorizer(OneColumnTransformer):
@@ -62,7 +64,20 @@ class TextVectorizer(OneColumnTransformer):
     ngrams : int, tuple of int or None, default=None
         Passed to Keras: an int makes all n-grams up to it, a tuple exactly those.
     max_sequence_length : int, default=512
-        Upper bound of the length chosen when ``sequence_length=None``.
+        Upper bound of the length chosen when ``sequence_length=None`` (for
+        the word ids, and for the character n-gram ids on their own).
+    char_ngrams : (int, int), "auto" or None, default=None
+        Also give the ids of the text's character n-grams of these lengths
+        (from, to), after the word ids of each row, in a vocabulary of their
+        own (``char_vocabulary_``, at most ``max_tokens``).  The text is
+        lower-cased, punctuation becomes a space and it is padded with a
+        space at each end, so ``" ar"`` marks a word starting with "ar".
+        Such n-grams let a linear model read words it never saw
+        (``"libfoo3-dev"``): mmsk's networks feed them to their wide path.
+        ``"auto"`` uses (2, 5) for short texts (at most 32 words in
+        ``sequence_length_``: names, titles, one-line descriptions) and none
+        for longer ones; it is what mmsk's estimators use for a text column.
+        None gives the word ids alone.  Ignored with ``split="character"``.
 
     Attributes
     ----------
@@ -71,9 +86,18 @@ class TextVectorizer(OneColumnTransformer):
     vocabulary_size_ : int
         ``len(vocabulary_)``.
     sequence_length_ : int
-        Columns of the output of ``transform``.
+        Word ids per row (the first columns of the output of ``transform``).
+    char_vocabulary_ : list of str
+        Character n-grams by id (padding and out-of-vocabulary first, as for
+        the words); empty without character n-grams.
+    char_vocabulary_size_ : int
+        ``len(char_vocabulary_)``.
+    char_sequence_length_ : int
+        Character n-gram ids per row, after the word ids (0 without them).
     spec_ : ModalitySpec
-        ``ModalitySpec("text", (sequence_length_,), "int32", vocabulary_size=vocabulary_size_)``.
+        ``ModalitySpec("text", (sequence_length_ + char_sequence_length_,), "int32",
+        vocabulary_size=vocabulary_size_, char_columns=char_sequence_length_,
+        char_vocabulary_size=char_vocabulary_size_)``.
     n_features_in_ : int
         Always 1.
     feature_names_in_ : ndarray of str
@@ -92,6 +116,14 @@ class TextVectorizer(OneColumnTransformer):
            [0, 0, 0, 0]], dtype=int32)
     >>> vec.get_feature_names_out()[:2].tolist()
     ['review_tok0', 'review_tok1']
+
+    With character n-grams, their ids follow the words':
+
+    >>> vec = TextVectorizer(sequence_length=2, char_ngrams=(2, 3)).fit(["ab", "abc"])
+    >>> vec.char_vocabulary_[:5]  # Keras joins an n-gram's characters with spaces
+    ['', '[UNK]', 'a b', '  a b', '  a']
+    >>> vec.transform(["ab"])  # 2 word ids, then " a", "ab", "b ", " ab", "ab "
+    array([[ 3,  0,  4,  2,  8,  3, 10,  0,  0]], dtype=int32)
     """
 
     _parameter_constraints: dict = {
@@ -104,6 +136,7 @@ class TextVectorizer(OneColumnTransformer):
         "split": [StrOptions({"whitespace", "character"})],
         "ngrams": [Interval(Integral, 1, None, closed="left"), tuple, None],
         "max_sequence_length": [Interval(Integral, 1, None, closed="left")],
+        "char_ngrams": [tuple, StrOptions({"auto"}), None],
     }
 
     def __init__(
@@ -114,6 +147,7 @@ class TextVectorizer(OneColumnTransformer):
         split: str = "whitespace",
         ngrams: int | tuple[int, ...] | None = None,
         max_sequence_length: int = 512,
+        char_ngrams: tuple[int, int] | str | None = None,
     ) -> None:
         self.max_tokens = max_tokens
         self.sequence_length = sequence_length
@@ -121,6 +155,11 @@ class TextVectorizer(OneColumnTransformer):
         self.split = split
         self.ngrams = ngrams
         self.max_sequence_length = max_sequence_length
+        self.char_ngrams = char_ngrams
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("char_ngrams", None)  # pickled before character n-grams existed
+        super().__setstate__(state)
 
     _unnamed = "text"
 
@@ -147,6 +186,15 @@ class TextVectorizer(OneColumnTransformer):
                 "Expected ngrams to be None, a positive int or a non-empty tuple of positive "
                 f"ints. Received: ngrams={ngrams!r}"
             )
+        chars = self.char_ngrams
+        if isinstance(chars, tuple) and not (
+            len(chars) == 2 and all(isinstance(n, Integral) and n >= 1 for n in chars)
+            and chars[0] <= chars[1]
+        ):  # fmt: skip
+            raise ParameterError(
+                "Expected char_ngrams to be None, 'auto' or a pair (from, to) of positive ints "
+                f"with from <= to. Received: char_ngrams={chars!r}"
+            )
         column = as_column(X, "TextVectorizer")
         check_not_empty(column, "TextVectorizer")
         self._fit_column(X, column)
@@ -170,10 +218,65 @@ class TextVectorizer(OneColumnTransformer):
             words = self._count(self._clip(texts, cap + widths[0]))
             counts = sum(np.maximum(words - n + 1, 0) for n in widths)
             self.sequence_length_ = min(cap, max(1, math.ceil(np.percentile(counts, 99))))
+        self._fit_chars(texts)
         self.spec_ = ModalitySpec(
-            "text", (self.sequence_length_,), "int32", vocabulary_size=self.vocabulary_size_
+            "text",
+            (self.sequence_length_ + self.char_sequence_length_,),
+            "int32",
+            vocabulary_size=self.vocabulary_size_,
+            char_columns=self.char_sequence_length_,
+            char_vocabulary_size=self.char_vocabulary_size_,
         )
         return self
+
+    def _char_widths(self) -> tuple[int, ...]:
+        """The character n-gram lengths used (none when off, or chosen off by "auto")."""
+        chars = self._setting("char_ngrams")
+        if chars is None or self._setting("split") == "character":
+            return ()
+        if chars == "auto":
+            if self.sequence_length_ > CHAR_AUTO_WORDS:
+                return ()
+            chars = CHAR_NGRAMS
+        return tuple(range(int(chars[0]), int(chars[1]) + 1))
+
+    def _fit_chars(self, texts: list[str]) -> None:
+        """Learn the character n-grams' vocabulary and ids per row (after the words)."""
+        self.char_vocabulary_, self.char_vocabulary_size_, self.char_sequence_length_ = [], 0, 0
+        widths = self._char_widths()
+        if not widths:
+            return
+        tf = _backend.tf()
+        cap = int(self.max_sequence_length)
+        texts = [t[: cap + 1] for t in texts]  # more characters make more ids than kept
+        layer = _char_layer(widths, max_tokens=self.max_tokens)
+        layer.adapt(
+            tf.data.Dataset.from_tensor_slices(tf.constant(texts, tf.string)).batch(_CHUNK)
+        )
+        self.char_vocabulary_ = [str(t) for t in layer.get_vocabulary()]
+        self.char_vocabulary_size_ = len(self.char_vocabulary_)
+        lengths = [len(t) + 2 for t in texts if t]  # the padded texts, by characters
+        counts = [sum(max(n - w + 1, 0) for w in widths) for n in lengths] or [1]
+        self.char_sequence_length_ = min(cap, max(1, math.ceil(np.percentile(counts, 99))))
+
+    def char_keras_layer(self) -> Any:
+        """A new ``keras.layers.TextVectorization`` giving the character n-gram ids of
+        :meth:`transform` (the columns after the word ids), or None without them.
+
+        Examples
+        --------
+        >>> vec = TextVectorizer(char_ngrams=(2, 2)).fit(["ab"])
+        >>> vec.char_vocabulary_  # " a", "ab", "b " (characters joined with spaces)
+        ['', '[UNK]', 'b  ', 'a b', '  a']
+        >>> vec.char_keras_layer()(["ab", "ax"]).numpy().tolist()
+        [[4, 3, 2], [4, 1, 1]]
+        """
+        check_is_fitted(self)
+        if not getattr(self, "char_sequence_length_", 0):
+            return None
+        vocab = self.char_vocabulary_ if self.char_vocabulary_size_ > 2 else [_PLACEHOLDER]
+        return _char_layer(self._char_widths(), vocabulary=vocab,
+                           output_sequence_length=self.char_sequence_length_)  # fmt: skip
 
     def transform(self, X: Any) -> np.ndarray:
         """Return int32 token ids of shape ``(n_rows, sequence_length_)``.
@@ -190,22 +293,33 @@ class TextVectorizer(OneColumnTransformer):
         check_is_fitted(self)
         column = as_column(X, "TextVectorizer")
         check_not_empty(column, "TextVectorizer")
-        length = self.sequence_length_
-        texts = self._clip(_texts(column), length + self._widths()[0])
+        length, chars = self.sequence_length_, getattr(self, "char_sequence_length_", 0)
+        raw = _texts(column)
+        texts = self._clip(raw, length + self._widths()[0])
         tf = _backend.tf()
         entry = _COMPILED.get(self)
         if entry is None or entry[0] is not self.vocabulary_:  # first call, or refitted
             # Compiled once: eager string ops cost ~10 ms a call, the graph ~1 ms.
-            call = tf.function(
-                self.keras_layer(), input_signature=[tf.TensorSpec([None], tf.string)]
-            )
-            entry = _COMPILED[self] = (self.vocabulary_, call)
-        out = np.zeros((len(texts), length), dtype=np.int32)
+            signature = [tf.TensorSpec([None], tf.string)]
+            call = tf.function(self.keras_layer(), input_signature=signature)
+            char_call = None
+            if chars:
+                char_call = tf.function(self.char_keras_layer(), input_signature=signature)
+            entry = _COMPILED[self] = (self.vocabulary_, call, char_call)
+        out = np.zeros((len(texts), length + chars), dtype=np.int32)
+        # The first `chars` n-grams (the shortest come first) need that many characters.
+        cut = [t[: chars + 1] for t in raw] if chars else []
+        word_call, char_call = entry[1], entry[2]
         for start in range(0, len(texts), _CHUNK):
             chunk = tf.constant(texts[start : start + _CHUNK], tf.string)
-            out[start : start + _CHUNK] = entry[1](chunk).numpy()
+            out[start : start + _CHUNK, :length] = word_call(chunk).numpy()
+            if char_call is not None:
+                chunk = tf.constant(cut[start : start + _CHUNK], tf.string)
+                out[start : start + _CHUNK, length:] = char_call(chunk).numpy()
         if self.vocabulary_size_ <= 2:  # nothing learned: the placeholder's id is OOV too
-            out[out >= self.vocabulary_size_] = 1
+            out[:, :length][out[:, :length] >= self.vocabulary_size_] = 1
+        if chars and self.char_vocabulary_size_ <= 2:
+            out[:, length:][out[:, length:] >= self.char_vocabulary_size_] = 1
         return out
 
     def keras_layer(self) -> Any:
@@ -228,12 +342,15 @@ class TextVectorizer(OneColumnTransformer):
         return self._new_layer(vocabulary=vocab, output_sequence_length=self.sequence_length_)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Return ``["<col>_tok0", ..., "<col>_tok{L-1}"]`` (col is "text" when unnamed).
+        """Return ``["<col>_tok0", ..., "<col>_tok{L-1}"]`` (col is "text" when unnamed),
+        then ``"<col>_char0", ...`` for the character n-gram ids.
 
         ``input_features``, if given, must be the one column seen in ``fit``.
         """
         col = self._output_prefix(input_features)
-        return np.asarray([f"{col}_tok{i}" for i in range(self.sequence_length_)], dtype=object)
+        names = [f"{col}_tok{i}" for i in range(self.sequence_length_)]
+        names += [f"{col}_char{i}" for i in range(getattr(self, "char_sequence_length_", 0))]
+        return np.asarray(names, dtype=object)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -304,6 +421,20 @@ def _layer(standardize: str | None, split: str, ngrams: Any, **kwargs: Any) -> A
         )
     settings = dict(standardize=how, split=split, ngrams=ngrams, output_mode="int")
     return keras.layers.TextVectorization(**{**settings, **kwargs})
+
+
+def _char_layer(widths: tuple[int, ...], **kwargs: Any) -> Any:
+    """A ``TextVectorization`` layer giving the character n-grams of these lengths."""
+    keras = _backend.keras()
+    settings = dict(standardize=_pad_words, split="character", ngrams=widths,
+                    output_mode="int")  # fmt: skip
+    return keras.layers.TextVectorization(**{**settings, **kwargs})
+
+
+def _pad_words(texts: Any) -> Any:
+    """Lower-case, punctuation to spaces, and a space at each end of a non-empty text."""
+    tf = _backend.tf()
+    return tf.strings.regex_replace(_lower_and_split_punctuation(texts), r"(?s)^(.+)$", r" \1 ")
 
 
 @functools.lru_cache(maxsize=8)
