@@ -927,6 +927,48 @@ def test_arrays_of_the_wrong_dtype_are_refused(scene, bases):
     scene.refuses(path, PersistenceError, "coef_")
 
 
+@pytest.fixture(scope="module")
+def text_save(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A classifier on short names: its text step gives word and character n-gram ids."""
+    X = pd.DataFrame({"name": ["red apple", "green pear", "red cherry", "ripe pear"] * 8})
+    clf = mmsk.MultimodalClassifier(epochs=1, random_state=0).fit(X, [0, 1, 0, 1] * 8)
+    assert clf.preprocessor_.specs_["name"].char_columns > 0
+    return mmsk.save(clf, tmp_path_factory.mktemp("text") / "clf")
+
+
+@pytest.mark.parametrize(
+    "field, value, word",
+    [
+        ("char_sequence_length_", 3, "sequence_length_"),  # ids the model does not expect
+        ("char_sequence_length_", "50", "sequence_length_"),
+        ("char_vocabulary_", ["", "[UNK]"] + [f"g{i}" for i in range(500)], "char_vocabulary_"),
+    ],
+)
+def test_character_ngram_state_that_does_not_match_the_model_is_refused(
+    scene, text_save, field, value, word
+):
+    path = scene.copy(text_save)
+
+    def edit(config: dict[str, Any]) -> None:
+        estimator(config, ":TextVectorizer")["state"][field] = value
+
+    edit_config(path, edit)
+    scene.refuses(path, PersistenceError, word)
+
+
+@pytest.mark.parametrize("field, value", [("char_columns", 10_000), ("kind", "video")])
+def test_a_spec_no_fit_makes_is_a_persistence_error(scene, text_save, field, value):
+    """More character columns than columns, or an unknown kind: refused by the spec's own
+    checks, reported as the file's fault (PersistenceError), not the data's."""
+    path = scene.copy(text_save)
+
+    def edit(config: dict[str, Any]) -> None:
+        estimator(config, ":TextVectorizer")["state"]["spec_"][field] = value
+
+    edit_config(path, edit)
+    scene.refuses(path, PersistenceError, field)
+
+
 # ---- 8. a plugin that is not installed ---------------------------------------------------
 
 

@@ -34,7 +34,7 @@ from mmsk._persist._trust import (
     resolve_ufunc,
     well_formed,
 )
-from mmsk.exceptions import MmskError, PersistenceError, UnsafeFileError
+from mmsk.exceptions import InputError, MmskError, PersistenceError, UnsafeFileError
 
 # Parameters that make an object read or write files: never restored from a file.
 PATH_PARAMS = {"checkpoint_dir": None, "memory": None, "directory": None}
@@ -271,15 +271,18 @@ class Decoder:
             return self._dtype(node["name"], "biufcUSO")
         if kind == "spec":
             shape, columns = tuple(self._list(node["shape"])), tuple(self._list(node["columns"]))
-            return ModalitySpec(
-                node["kind"],
-                shape,
-                node["dtype"],
-                node["vocabulary_size"],
-                columns,
-                node.get("char_columns", 0),
-                node.get("char_vocabulary_size", 0),
-            )
+            try:
+                return ModalitySpec(
+                    node["kind"],
+                    shape,
+                    node["dtype"],
+                    node["vocabulary_size"],
+                    columns,
+                    node.get("char_columns", 0),
+                    node.get("char_vocabulary_size", 0),
+                )
+            except InputError as exc:  # a spec no fit makes: the file's fault, not the data's
+                raise ValueError(str(exc)) from exc
         if kind == "path":
             if not isinstance(node["value"], str):
                 raise TypeError("a path is not a string")
