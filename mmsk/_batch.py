@@ -42,12 +42,12 @@ class ModalitySpec:
 
     Examples
     --------
-    >>> ModalitySpec("text", (12,), "int32", vocabulary_size=500)
+    >>> spec = ModalitySpec("text", (12,), "int32", 500, char_columns=8, char_vocabulary_size=90)
+    >>> spec
     ModalitySpec(kind='text', shape=(12,), dtype='int32', vocabulary_size=500, columns=(), \
-char_columns=0, char_vocabulary_size=0)
-    >>> ModalitySpec("text", (12,), "int32", 500, char_columns=8, char_vocabulary_size=90).words()
-    ModalitySpec(kind='text', shape=(4,), dtype='int32', vocabulary_size=500, columns=(), \
-char_columns=0, char_vocabulary_size=0)
+char_columns=8, char_vocabulary_size=90)
+    >>> spec.words()
+    ModalitySpec(kind='text', shape=(4,), dtype='int32', vocabulary_size=500, columns=())
     """
 
     kind: str
@@ -73,6 +73,14 @@ char_columns=0, char_vocabulary_size=0)
                 f"char_vocabulary_size > 0. Received: kind={self.kind!r}, shape={self.shape}, "
                 f"char_columns={chars}, char_vocabulary_size={self.char_vocabulary_size}"
             )
+
+    def __repr__(self) -> str:
+        # The character n-gram fields only where there are n-grams, as for any other kind.
+        names = ["kind", "shape", "dtype", "vocabulary_size", "columns"]
+        if self.char_columns:
+            names += ["char_columns", "char_vocabulary_size"]
+        args = ", ".join(f"{n}={getattr(self, n)!r}" for n in names)
+        return f"ModalitySpec({args})"
 
     def words(self) -> ModalitySpec:
         """The spec of the word ids alone (itself when there are no character n-grams)."""

@@ -236,3 +236,12 @@ def test_spec_normalises_and_round_trips_to_dict():
     assert chars.words() == ModalitySpec("text", (8,), "int32", 500)
     with pytest.raises(InputError, match="char_columns"):
         ModalitySpec("image", (12,), "float32", char_columns=4, char_vocabulary_size=90)
+
+
+def test_spec_repr_shows_character_fields_only_when_there_are_ngrams():
+    plain = ModalitySpec("numeric", (3,), columns=["a", "b", "c"])
+    chars = ModalitySpec("text", (12,), "int32", 500, ("name",), 4, 90)
+    assert "char_" not in repr(plain)
+    assert "char_columns=4, char_vocabulary_size=90" in repr(chars)
+    for spec in (plain, chars, chars.words()):
+        assert eval(repr(spec), {"ModalitySpec": ModalitySpec}) == spec
