@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
 
@@ -36,3 +37,14 @@ def test_debian_size_is_a_regression_without_the_size_among_its_columns():
     assert (len(task.X_train), len(task.X_test)) == (500, 400)
     assert not any("size" in c for c in task.X_train.columns)
     assert task.y_train.dtype == np.float64 and 0.5 < task.y_train.mean() < 4.5
+
+
+@pytest.mark.slow
+def test_boosted_baseline_reads_every_column_and_learns_the_size():
+    from _baselines import baseline_names, run_baselines
+
+    task = load_task("debian_size", quick=True)
+    assert baseline_names(task) == ["text", "tabular", "concat", "boosted"]
+    out = run_baselines(task, only=["boosted"], log=lambda s: None)
+    assert list(out) == ["boosted"]
+    assert 0.1 < out["boosted"]["r2"] < 1.0  # above the mean's 0 on held-out rows
