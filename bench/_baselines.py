@@ -187,12 +187,15 @@ def _linear_grid(kind: str, svm: bool = True) -> list[dict[str, Any]]:
     return grid
 
 
-def _hgb(kind: str, **kw: Any) -> Any:
+def _hgb(kind: str, cat: list[str] | None = None, **kw: Any) -> Any:
+    """Gradient boosting; ``cat``: the categorical columns, which come first in its input."""
     cls = (
         HistGradientBoostingClassifier
         if kind == "classification"
         else HistGradientBoostingRegressor
     )
+    if cat:
+        kw["categorical_features"] = list(range(len(cat)))
     return cls(early_stopping=True, random_state=0, **kw)
 
 
@@ -234,9 +237,11 @@ def _plans(task: Any, memory: Any = None) -> dict[str, tuple[Any, list[dict[str,
             _linear_grid(kind, svm=False),
         )
     if num or cat:
-        hgb = _hgb(kind, categorical_features=list(range(len(cat))) if cat else None)
         plans["tabular"] = (
-            Pipeline([("features", _tabular_ordinal(cat, num)), ("model", hgb)], memory=memory),
+            Pipeline(
+                [("features", _tabular_ordinal(cat, num)), ("model", _hgb(kind, cat))],
+                memory=memory,
+            ),
             [{"model__learning_rate": [0.05, 0.1], "model__max_leaf_nodes": [15, 31]}],
         )
     parts: list[Any] = []
@@ -255,8 +260,22 @@ def _plans(task: Any, memory: Any = None) -> dict[str, tuple[Any, list[dict[str,
             Pipeline([("features", make_union(*parts)), ("model", placeholder)], memory=memory),
             _linear_grid(kind),
         )
-    if len(parts) > 1 or text:
-        plans["boosted"] = _boosted(task, memory)
+    if len(parts) > 1 or text:  # the same features, non-linear: the text via SVD
+        trees: list[Any] = []
+        if num or cat:  # first: the categories are columns 0..len(cat)-1
+            trees.append(_tabular_ordinal(cat, num))
+        if text:
+            svd = TruncatedSVD(SVD_COMPONENTS, random_state=0)
+            trees.append(make_pipeline(_text_features(text), svd))
+        if image:
+            trees.append(_dense(_images_to_features, image))
+        if audio:
+            trees.append(_dense(_audio_to_features, audio, sample_rate=rate))
+        boosted = [("features", make_union(*trees)), ("model", _hgb(kind, cat))]
+        plans["boosted"] = (
+            Pipeline(boosted, memory=memory),
+            [{"model__learning_rate": [0.05, 0.1]}],
+        )
     return plans
 
 
@@ -264,27 +283,6 @@ def _tabular_ordinal(cat: list[str], num: list[str]) -> ColumnTransformer:
     """Categories as ordinal codes (first), numbers as they are: for gradient boosting."""
     unknown = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
     return ColumnTransformer([("cat", unknown, cat), ("num", "passthrough", num)])
-
-
-def _boosted(task: Any, memory: Any) -> tuple[Any, list[dict[str, Any]]]:
-    """Every feature set into one HistGradientBoosting model, the text's TF-IDF via SVD."""
-    mods, kind = task.modalities, task.kind
-    text, image, audio = (_columns(mods, k) for k in ("text", "image", "audio"))
-    num, cat = _columns(mods, "numeric"), _columns(mods, "categorical")
-    parts: list[Any] = []
-    if num or cat:  # first, so that the categories are columns 0..len(cat)-1
-        parts.append(_tabular_ordinal(cat, num))
-    if text:
-        svd = TruncatedSVD(SVD_COMPONENTS, random_state=0)
-        parts.append(make_pipeline(_text_features(text), svd))
-    if image:
-        parts.append(_dense(_images_to_features, image))
-    if audio:
-        rate = int(task.info.get("sample_rate", 16000))
-        parts.append(_dense(_audio_to_features, audio, sample_rate=rate))
-    hgb = _hgb(kind, categorical_features=list(range(len(cat))) if cat else None)
-    pipe = Pipeline([("features", make_union(*parts)), ("model", hgb)], memory=memory)
-    return pipe, [{"model__learning_rate": [0.05, 0.1]}]
 
 
 def baseline_names(task: Any) -> list[str]:

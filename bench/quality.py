@@ -285,8 +285,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 print(f"  baselines reused from {args.baselines_from}: {sorted(results)}")
             missing = [b for b in baseline_names(task) if b not in results]
             if missing and not args.skip_baselines:
-                log = lambda s: print(s, flush=True)  # noqa: E731
-                results.update(run_baselines(task, only=missing, log=log))
+                results.update(
+                    run_baselines(task, only=missing, log=lambda s: print(s, flush=True))
+                )
             if (fit_baselines or args.twin) and not (args.skip_baselines or args.no_twin):
                 results["twin"] = run_twin(task, seed)
                 print(f"  {name} twin     {_fmt(results['twin'])}", flush=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -76,10 +76,9 @@ char_columns=8, char_vocabulary_size=90)
 
     def __repr__(self) -> str:
         # The character n-gram fields only where there are n-grams, as for any other kind.
-        names = ["kind", "shape", "dtype", "vocabulary_size", "columns"]
-        if self.char_columns:
-            names += ["char_columns", "char_vocabulary_size"]
-        args = ", ".join(f"{n}={getattr(self, n)!r}" for n in names)
+        hide = "" if self.char_columns else "char_"
+        shown = [f.name for f in fields(self) if not (hide and f.name.startswith(hide))]
+        args = ", ".join(f"{n}={getattr(self, n)!r}" for n in shown)
         return f"ModalitySpec({args})"
 
     def words(self) -> ModalitySpec:
