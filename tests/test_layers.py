@@ -205,3 +205,43 @@ def test_tfidf_docstring_examples():
 
     result = doctest.testmod(_tfidf)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_piecewise_linear_encodes_each_number_by_its_quantile_intervals(tmp_path):
+    """Each value gives, per interval between the column's quantiles, the share of it
+    crossed (0 below, 1 above); tied quantiles leave fewer intervals, the rest 0."""
+    train = np.column_stack([rng.normal(size=200), np.r_[np.zeros(150), np.arange(1.0, 51)],
+                             rng.integers(0, 2, 200)]).astype("float32")  # fmt: skip
+    layer = L.PiecewiseLinear(bins=4)
+    layer.adapt(np.vstack([train, [[np.nan, np.inf, 0.0]]]))  # non-finite values left out
+    edges = layer.edges.numpy()
+    np.testing.assert_allclose(edges[0], np.quantile(train[:, 0], [0, 0.25, 0.5, 0.75, 1]),
+                               rtol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(edges[1], [0, 0.25, 50, 50, 50], rtol=1e-5)  # 0 is tied
+    np.testing.assert_allclose(edges[2], [0, 1, 1, 1, 1])  # a 0/1 column: one interval
+
+    test = np.array([[edges[0, 1], 25.125, 1.0], [-9.0, 99.0, 0.0]], "float32")
+    out = np.asarray(layer(test)).reshape(2, 3, 4)
+    np.testing.assert_allclose(out[0, 0], [1, 0, 0, 0], atol=1e-6)  # at the first quantile
+    np.testing.assert_allclose(out[0, 1], [1, 0.5, 0, 0], atol=1e-6)  # half the second
+    np.testing.assert_allclose(out[0, 2], [1, 0, 0, 0])  # the 0/1 column is itself
+    np.testing.assert_allclose(out[1], [[0, 0, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0]])  # flat ends
+    # A linear model on the encoding is the piecewise-linear curve through the edges.
+    x = np.linspace(-3, 3, 61, dtype="float32")[:, None].repeat(3, axis=1)
+    curve = np.asarray(layer(x)).reshape(61, 3, 4)[:, 0] @ np.array([1.0, -1.0, 2.0, 0.5])
+    knots = np.cumsum(np.r_[0.0, 1.0, -1.0, 2.0, 0.5])
+    np.testing.assert_allclose(curve, np.interp(x[:, 0], edges[0], knots), atol=1e-5)
+
+    inputs = keras.Input((3,))
+    loaded = _roundtrip(keras.Model(inputs, layer(inputs)), test, tmp_path)
+    np.testing.assert_allclose(loaded.layers[-1].edges.numpy(), edges)
+    with pytest.raises(ValueError, match="bins"):
+        L.PiecewiseLinear(bins=0)
+
+
+def test_piecewise_linear_docstring_example():
+    import doctest
+
+    from mmsk.layers import _numeric
+
+    assert doctest.testmod(_numeric).failed == 0

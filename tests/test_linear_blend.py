@@ -121,6 +121,28 @@ def test_regressor_blends_with_ridge():
     np.testing.assert_allclose((reg.predict(X) - mean) / std, expected, atol=1e-3)
 
 
+def test_numbers_reach_the_linear_model_as_curves():
+    """The wide path reads each number beside its piecewise-linear encoding, so the
+    blended linear model fits a V that no line through the number can."""
+    from sklearn.linear_model import LinearRegression
+    from sklearn.metrics import r2_score
+
+    rng = np.random.default_rng(3)
+
+    def frame(n):
+        X = pd.DataFrame({"a": rng.uniform(-3, 3, n), "b": rng.normal(size=n)})
+        return X, np.abs(X["a"].to_numpy()) + rng.normal(0, 0.1, n)
+
+    (X, y), (X_test, y_test) = frame(400), frame(400)
+    reg = mmsk.MultimodalRegressor(epochs=2, random_state=0).fit(X, y)
+    edges = reg.model_.get_layer("wide_numeric_bins").edges.numpy()
+    assert edges.shape == (2, 9) and np.all(np.diff(edges, axis=1) > 0)  # both numbers binned
+    assert reg.linear_blend_["linear"] > reg.linear_blend_["network"]
+    line = r2_score(y_test, LinearRegression().fit(X, y).predict(X_test))
+    assert line < 0.05
+    assert r2_score(y_test, reg.predict(X_test)) > 0.9, reg.linear_blend_
+
+
 @pytest.mark.slow  # trains three models
 def test_no_blend_without_a_wide_path_or_held_out_rows():
     X, y = _frame(n=80)

@@ -12,6 +12,7 @@ from mmsk.layers._masking import (
     SequenceMask,
     TokenMask,
 )
+from mmsk.layers._numeric import PiecewiseLinear
 from mmsk.layers._pooling import PresenceSoftmaxPool, PresenceWeightedMean, SplitHeads
 from mmsk.layers._tfidf import ColumnSlice, TfidfBag
 from mmsk.layers._tokens import JoinTokens, ModalityTypeEmbedding, TokenAndPositionEmbedding
@@ -27,6 +28,7 @@ __all__ = [
     "MaskedMeanPool",
     "ModalityDropout",
     "ModalityTypeEmbedding",
+    "PiecewiseLinear",
     "PresenceSoftmaxPool",
     "PresenceWeightedMean",
     "SequenceMask",

@@ -30,13 +30,18 @@ class Head:
 
 WIDE_SIDE = 16  # images reach the wide path average-pooled to at most this many pixels a side
 HISTOGRAM_BINS = 8  # bins per channel of an image's colour histogram on the wide path
+NUMBER_BINS = 8  # quantile intervals per number on the wide path (piecewise-linear encoding)
+BINNED_COLUMNS = 128  # numeric modalities wider than this (embeddings, spectra) stay linear
 
 
 def _wide_features(x: Any, spec: ModalitySpec, name: str) -> Any:
     """A modality's raw input as a flat feature vector for the linear path, and for an
-    image the colour histogram of its pooled pixels (None otherwise)."""
+    image the colour histogram of its pooled pixels (None otherwise).  Numbers come
+    as they are beside their piecewise-linear encoding (``wide_<name>_bins``; up to
+    :data:`BINNED_COLUMNS` columns), so that the linear model on them is a curve
+    per number, not a line."""
     keras = _backend.keras()
-    from mmsk.layers import ColourHistogram
+    from mmsk.layers import ColourHistogram, PiecewiseLinear
 
     L = keras.layers
     colours = None
@@ -47,6 +52,9 @@ def _wide_features(x: Any, spec: ModalitySpec, name: str) -> Any:
         colours = ColourHistogram(HISTOGRAM_BINS, name=f"wide_{name}_colours")(x)
     elif spec.kind == "audio" and len(spec.shape) == 2:
         x = L.GlobalAveragePooling1D(name=f"wide_{name}_mean")(x)
+    elif spec.kind == "numeric" and len(spec.shape) == 1 and spec.shape[0] <= BINNED_COLUMNS:
+        bins = PiecewiseLinear(NUMBER_BINS, name=f"wide_{name}_bins")(x)
+        x = L.Concatenate(name=f"wide_{name}_numbers")([x, bins])
     if len(x.shape) > 2:
         x = L.Flatten(name=f"wide_{name}_flat")(x)
     return x, colours
@@ -90,9 +98,9 @@ def _wide_logits(inputs: dict, chars: dict, specs: Mapping[str, ModalitySpec], p
 def adapt_to_data(model: Any, batch: ModalityBatch, rows: int = 2000) -> None:
     """Set what a new network learns from the training rows before training: the bins
     of each image's colour histogram on the wide path (from at most ``rows`` images,
-    spread over the batch; missing ones left out), and from every present row each
-    text's word counts for its unknown-word dropout and the inverse document
-    frequencies of its TF-IDF bags."""
+    spread over the batch; missing ones left out), and from every present row the
+    quantiles of its numbers' piecewise-linear encoding, each text's word counts for
+    its unknown-word dropout and the inverse document frequencies of its TF-IDF bags."""
     names = {layer.name for layer in model.layers}
     for name in batch:
         present = np.flatnonzero(batch.masks[name])
@@ -100,6 +108,8 @@ def adapt_to_data(model: Any, batch: ModalityBatch, rows: int = 2000) -> None:
         if f"wide_{name}_colours" in names:
             sample = present[:: max(1, len(present) // rows)][:rows]
             model.get_layer(f"wide_{name}_colours").adapt(batch[name][sample])
+        if f"wide_{name}_bins" in names:
+            model.get_layer(f"wide_{name}_bins").adapt(batch[name][present])
         if spec.kind != "text":
             continue
         words = spec.shape[0] - spec.char_columns
