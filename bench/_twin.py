@@ -23,9 +23,10 @@ build with every default (as of issue 13: ``mmsk/models/_base.py``,
   modality; with no missing cells they are constant and left out here);
 * head: Dense(64, relu) + Dropout(0.1) + Dense(outputs), plus the wide path: a
   linear model per column of its raw input (bag of n-grams, pixels pooled to at
-  most 16x16, mean spectrum, the numbers or one-hot categories), added to the
-  logits; softmax with sparse categorical cross-entropy, or the standardised
-  target with mean squared error;
+  most 16x16, mean spectrum, the numbers beside a one-hot of each one's quantile
+  bin (8 bins; mmsk reads them piecewise-linear between the same quantiles), or
+  one-hot categories), added to the logits; softmax with sparse categorical
+  cross-entropy, or the standardised target with mean squared error;
 * AdamW(1e-3), at most 100 epochs, batch 32, shuffled, a stratified 10 % held out
   for early stopping (patience 5, best weights restored),
   ``keras.utils.set_random_seed``.
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -110,7 +112,12 @@ def fit_predict_twin(task: Any, seed: int = 0, *, epochs: int = 100) -> tuple[np
     import keras
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import LabelEncoder, OneHotEncoder, StandardScaler
+    from sklearn.preprocessing import (
+        KBinsDiscretizer,
+        LabelEncoder,
+        OneHotEncoder,
+        StandardScaler,
+    )
 
     start = time.perf_counter()
     keras.utils.set_random_seed(seed)
@@ -185,6 +192,13 @@ def fit_predict_twin(task: Any, seed: int = 0, *, epochs: int = 100) -> tuple[np
             a = np.asarray(prep.fit_transform(train[cols]), np.float32)
             x = add_input(name, a, np.asarray(prep.transform(test[cols]), np.float32))
             vectors.append(L.Dense(32, activation="relu")(x))
+            if name == "numeric":  # the wide path also reads each number's quantile bin
+                bins = KBinsDiscretizer(8, encode="onehot-dense", strategy="quantile",
+                                        subsample=None)  # fmt: skip
+                with warnings.catch_warnings():  # tied quantiles: fewer bins, said in a warning
+                    warnings.simplefilter("ignore", UserWarning)
+                    a, b = bins.fit_transform(a), bins.transform(prep.transform(test[cols]))
+                x = L.Concatenate()([x, add_input("numeric_bins", a, b.astype(np.float32))])
             wide.append(L.Dense(n_out, kernel_initializer="zeros")(x))
 
     fused = vectors[0] if len(vectors) == 1 else L.Concatenate()(vectors)
