@@ -16,8 +16,9 @@ would, and blends it in:
    each block scaled to a mean row norm of 1;
 3. ``LogisticRegression`` and ``LinearSVC`` (``Ridge`` for a regressor), for
    a few penalties and weights of the dense columns, are compared by 3-fold
-   cross-validation over all rows (at most :data:`SELECTION_ROWS` of them),
-   and the best is refitted on every row (:func:`_solve`);
+   cross-validation over all rows (at most :data:`SELECTION_ROWS` of them;
+   the folds fitted in threads, one per core), and the best is refitted on
+   every row (:func:`_solve`);
 4. the blend ``a * network + b * linear`` (of logits, or of the standardised
    prediction of a regressor) is chosen on the validation rows, with ``a`` and
    ``b`` in :data:`BLEND` (``a=1, b=0`` is the network alone), the linear
@@ -190,14 +191,23 @@ def _candidates(classify: bool) -> list[tuple[str, float, Any]]:
 
 def _fit(model: Any, kind: str, strength: float, X: Any, y: np.ndarray,
          w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    from sklearn.exceptions import ConvergenceWarning
-
+    """Fit one model (its ``ConvergenceWarning`` silenced by the caller: warning filters
+    are global, and the folds are fitted in threads)."""
     if kind == "logistic":
         model.set_params(C=strength)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X, y, sample_weight=w)
+    model.fit(X, y, sample_weight=w)
     return np.atleast_2d(model.coef_), np.atleast_1d(model.intercept_)
+
+
+def _fold(X: Any, y: np.ndarray, w: np.ndarray | None, fit_rows: np.ndarray, held: np.ndarray,
+          classify: bool) -> dict[tuple[str, float], np.ndarray]:  # fmt: skip
+    """Every candidate fitted on ``fit_rows``: its logits of the ``held`` rows."""
+    wf = None if w is None else w[fit_rows]
+    out = {}
+    for kind, strength, model in _candidates(classify):  # fresh: a logistic path per fold
+        coef, intercept = _fit(model, kind, strength, X[fit_rows], y[fit_rows], wf)
+        out[(kind, strength)] = np.asarray(X[held] @ coef.T + intercept)
+    return out
 
 
 def _solve(X: Any, y: np.ndarray, w: np.ndarray | None, activation: str, dense: np.ndarray,
@@ -216,6 +226,8 @@ def _solve(X: Any, y: np.ndarray, w: np.ndarray | None, activation: str, dense: 
     temperature of :data:`TEMPERATURES` that fits best, which turns the
     SVM's margins into probabilities.
     """
+    from joblib import Parallel, cpu_count, delayed
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import KFold, StratifiedKFold
 
     classify = activation != "linear"
@@ -229,15 +241,18 @@ def _solve(X: Any, y: np.ndarray, w: np.ndarray | None, activation: str, dense: 
              for a, b in cv.split(sample, y[sample] if classify else None)]  # fmt: skip
     factors = DENSE_WEIGHTS if dense.any() and not dense.all() else (1.0,)
     best: _Solution | None = None
+    scaled = {factor: X @ sparse.diags(np.where(dense, factor, 1.0)) for factor in factors}
+    jobs = [(factor, fit_rows, held) for factor in factors for fit_rows, held in folds]
+    run = Parallel(n_jobs=min(len(jobs), cpu_count()), backend="threading")
+    with warnings.catch_warnings():  # for every thread: the filters are global
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        parts = run(delayed(_fold)(scaled[factor], y, w, fit_rows, held, classify)
+                    for factor, fit_rows, held in jobs)  # fmt: skip
     for factor in factors:
-        Xf = X @ sparse.diags(np.where(dense, factor, 1.0))
         out: dict[tuple[str, float], np.ndarray] = {}
-        for fit_rows, held in folds:
-            wf = None if w is None else w[fit_rows]
-            for kind, strength, model in _candidates(classify):
-                coef, intercept = _fit(model, kind, strength, Xf[fit_rows], y[fit_rows], wf)
-                z = out.setdefault((kind, strength), np.zeros((len(y), coef.shape[0])))
-                z[held] = Xf[held] @ coef.T + intercept
+        for (f, _, held), part in zip(jobs, parts, strict=True):
+            for key, logits in part.items() if f == factor else ():
+                out.setdefault(key, np.zeros((len(y), logits.shape[1])))[held] = logits
         for (kind, strength), z in out.items():
             for t in TEMPERATURES if classify else (1.0,):
                 loss = _loss(t * z[sample], y_out[sample], None if w is None else w[sample],
@@ -245,14 +260,16 @@ def _solve(X: Any, y: np.ndarray, w: np.ndarray | None, activation: str, dense: 
                 if best is None or loss < best.cv_loss:
                     best = _Solution(kind, strength, factor, t, loss, t * z, sample)
     assert best is not None
-    Xf = X @ sparse.diags(np.where(dense, best.dense_weight, 1.0))
+    Xf = scaled[best.dense_weight]
     model = dict(((k, c), m) for k, c, m in _candidates(classify))[(best.kind, best.strength)]
-    if holdout is not None and len(holdout):  # as the network: trained without them
-        rest = np.setdiff1d(np.arange(len(y)), holdout)
-        coef, intercept = _fit(model, best.kind, best.strength, Xf[rest], y[rest],
-                               None if w is None else w[rest])  # fmt: skip
-        best.held_out = best.temperature * np.asarray(Xf[holdout] @ coef.T + intercept)
-    coef, intercept = _fit(model, best.kind, best.strength, Xf, y, w)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if holdout is not None and len(holdout):  # as the network: trained without them
+            rest = np.setdiff1d(np.arange(len(y)), holdout)
+            coef, intercept = _fit(model, best.kind, best.strength, Xf[rest], y[rest],
+                                   None if w is None else w[rest])  # fmt: skip
+            best.held_out = best.temperature * np.asarray(Xf[holdout] @ coef.T + intercept)
+        coef, intercept = _fit(model, best.kind, best.strength, Xf, y, w)
     best.coef, best.intercept = best.temperature * coef, best.temperature * intercept
     return best
 
