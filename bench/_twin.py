@@ -190,14 +190,15 @@ def fit_predict_twin(task: Any, seed: int = 0, *, epochs: int = 100) -> tuple[np
     ):
         if cols:
             a = np.asarray(prep.fit_transform(train[cols]), np.float32)
-            x = add_input(name, a, np.asarray(prep.transform(test[cols]), np.float32))
+            b = np.asarray(prep.transform(test[cols]), np.float32)
+            x = add_input(name, a, b)
             vectors.append(L.Dense(32, activation="relu")(x))
             if name == "numeric":  # the wide path also reads each number's quantile bin
                 bins = KBinsDiscretizer(8, encode="onehot-dense", strategy="quantile",
                                         subsample=None)  # fmt: skip
                 with warnings.catch_warnings():  # tied quantiles: fewer bins, said in a warning
                     warnings.simplefilter("ignore", UserWarning)
-                    a, b = bins.fit_transform(a), bins.transform(prep.transform(test[cols]))
+                    a, b = bins.fit_transform(a), bins.transform(b)
                 x = L.Concatenate()([x, add_input("numeric_bins", a, b.astype(np.float32))])
             wide.append(L.Dense(n_out, kernel_initializer="zeros")(x))
 

@@ -248,10 +248,11 @@ def _solve(X: Any, y: np.ndarray, w: np.ndarray | None, activation: str, dense: 
         warnings.simplefilter("ignore", ConvergenceWarning)
         parts = run(delayed(_fold)(scaled[factor], y, w, fit_rows, held, classify)
                     for factor, fit_rows, held in jobs)  # fmt: skip
-    for factor in factors:
+    for i, factor in enumerate(factors):  # jobs go factor by factor, fold by fold
         out: dict[tuple[str, float], np.ndarray] = {}
-        for (f, _, held), part in zip(jobs, parts, strict=True):
-            for key, logits in part.items() if f == factor else ():
+        for (_, held), part in zip(folds, parts[i * len(folds) : (i + 1) * len(folds)],
+                                   strict=True):  # fmt: skip
+            for key, logits in part.items():
                 out.setdefault(key, np.zeros((len(y), logits.shape[1])))[held] = logits
         for (kind, strength), z in out.items():
             for t in TEMPERATURES if classify else (1.0,):
